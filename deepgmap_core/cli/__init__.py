@@ -1,0 +1,1 @@
+"""Command-line tools: one module per tool, each with main(argv=None) returning an exit code."""

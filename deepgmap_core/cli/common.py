@@ -1,0 +1,63 @@
+"""Parser pieces and the error handling shared by every command-line tool."""
+
+import argparse
+import os
+import shlex
+import sys
+
+from .. import __version__
+from ..errors import InputError
+from ..progress import message
+
+EXIT_INPUT_ERROR = 1
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows defaults and keeps the description's own line breaks."""
+
+
+def make_parser(prog, description, epilog=None):
+    parser = argparse.ArgumentParser(prog=prog, description=description, epilog=epilog,
+                                     formatter_class=HelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return parser
+
+
+def add_seed_argument(parser):
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of every random choice; the same seed and inputs give the same output")
+
+
+def chromosome_list(text):
+    """Chromosome names given as 'chr8,chr9' or as separate words."""
+    return [name for name in text.split(",") if name]
+
+
+def flatten(lists):
+    return [item for sub in lists or [] for item in sub]
+
+
+def command_line(prog, argv):
+    return shlex.join([prog] + list(sys.argv[1:] if argv is None else argv))
+
+
+def run_tool(prog, parser, action, argv=None):
+    """Parse `argv`, run `action(args, argv)` and turn expected failures into one line and an exit code."""
+    args = parser.parse_args(argv)
+    try:
+        action(args, argv)
+    except InputError as error:
+        message(f"{prog}: error: {error}")
+        return EXIT_INPUT_ERROR
+    except BrokenPipeError:
+        # The reader of our stdout went away (e.g. `| head`): not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except OSError as error:
+        where = f"{error.filename}: " if error.filename else ""
+        message(f"{prog}: error: {where}{error.strerror or error}")
+        return EXIT_INPUT_ERROR
+    except KeyboardInterrupt:
+        message(f"{prog}: interrupted")
+        return 130
+    return 0

@@ -1,0 +1,129 @@
+"""deepgmap-make-training-windows: genome FASTA + peak files (one class each) -> labelled windows."""
+
+from ..errors import InputError
+from ..fileio import atomic_output
+from ..genome import Genome
+from ..peaks import default_class_name, read_peaks
+from ..progress import message, warn
+from ..windows import RULES, ChromosomeSplit, WindowSettings, provenance_lines, write_training_windows
+from .common import add_seed_argument, chromosome_list, command_line, flatten, make_parser, run_tool
+
+PROG = "deepgmap-make-training-windows"
+
+DESCRIPTION = """\
+Tile a genome into overlapping windows and label each window 0/1 for every class
+(one peak file per class), with a train/valid/test split by chromosome.
+
+Windows of --window bp start at 0 and every --stride bp after it; the last one ends at
+or before the chromosome end. Windows with more than --max-n-fraction of bases other
+than A/C/G/T are dropped, and so are windows touching --blacklist regions.
+
+Labelling rules (--rule):
+  summit   the window contains a peak summit (narrowPeak column 10, else the
+           midpoint): the DeepGMAP paper's rule
+  overlap  a peak covers >= --min-window-fraction of the window, or the window covers
+           >= --min-peak-fraction of the peak (`bedtools intersect -u -f 0.6 -F 0.4 -e`,
+           the original code's ChIP-seq rule)
+  any      any overlap of >= 1 bp (the original code's DNase-seq rule)
+
+Output: a tab-separated table (gzip if the name ends in .gz; '-' = stdout) that starts
+with '##key=value' provenance lines, then the header
+'#chrom start end split <class1> <class2> ...', then one row per window, sorted by
+chromosome (lexicographic, as `sort -k1,1 -k2,2n`) and start. In the train split,
+windows without any positive label are kept with probability --keep-negatives
+(reproducible under --seed); valid and test windows are never dropped.
+"""
+
+EPILOG = """\
+example:
+  deepgmap-make-training-windows --genome hg19.fa.gz --peaks CTCF.narrowPeak DNase.bed \\
+      --test-chroms chr8,chr9 --valid-chroms chr7 -o windows.tsv.gz
+"""
+
+
+def build_parser():
+    parser = make_parser(PROG, DESCRIPTION, EPILOG)
+    inputs = parser.add_argument_group("inputs")
+    inputs.add_argument("--genome", required=True, metavar="FASTA",
+                        help="genome FASTA: plain, gzip or bgzip (an existing .fai/.gzi beside it is used)")
+    inputs.add_argument("--peaks", required=True, nargs="+", metavar="PEAKS",
+                        help="one BED or narrowPeak file per class (gzip allowed)")
+    inputs.add_argument("--names", nargs="+", metavar="NAME",
+                        help="class names, one per peak file (default: the file names without extensions)")
+    inputs.add_argument("--blacklist", metavar="BED", help="drop windows that touch these regions")
+    tiling = parser.add_argument_group("windows and labels")
+    tiling.add_argument("--window", type=int, default=1000, help="window length in bp")
+    tiling.add_argument("--stride", type=int, default=300, help="distance between window starts in bp")
+    tiling.add_argument("--max-n-fraction", type=float, default=0.5,
+                        help="drop windows with a larger fraction of N (non-ACGT) bases")
+    tiling.add_argument("--rule", choices=RULES, default="summit", help="labelling rule (see above)")
+    tiling.add_argument("--min-window-fraction", type=float, default=0.6,
+                        help="overlap rule: fraction of the window a peak must cover")
+    tiling.add_argument("--min-peak-fraction", type=float, default=0.4,
+                        help="overlap rule: fraction of a peak the window must cover")
+    split = parser.add_argument_group("chromosome split and sampling")
+    split.add_argument("--test-chroms", nargs="+", type=chromosome_list, metavar="CHROM",
+                       help="chromosomes held out for testing (names separated by spaces or commas)")
+    split.add_argument("--valid-chroms", nargs="+", type=chromosome_list, metavar="CHROM",
+                       help="chromosomes held out for validation")
+    split.add_argument("--keep-negatives", type=float, default=0.25,
+                       help="probability of keeping a train window with no positive label")
+    add_seed_argument(split)
+    parser.add_argument("--strict", action="store_true",
+                        help="fail, rather than warn, when a peak file names chromosomes the genome lacks")
+    parser.add_argument("-o", "--output", required=True, metavar="FILE",
+                        help="output table ('.gz' = gzip, '-' = stdout)")
+    return parser
+
+
+def class_names_for(peak_paths, names):
+    if names is None:
+        names = [default_class_name(path) for path in peak_paths]
+    elif len(names) != len(peak_paths):
+        raise InputError(f"--names gives {len(names)} name(s) for {len(peak_paths)} peak file(s)")
+    for name in names:
+        if not name or any(c in name for c in "\t\n\r"):
+            raise InputError(f"class name {name!r} is empty or contains a tab or line break")
+    duplicated = sorted({name for name in names if names.count(name) > 1})
+    if duplicated:
+        raise InputError(f"class name(s) {', '.join(duplicated)} used twice: give distinct --names")
+    return names
+
+
+def peaks_on_genome(path, chrom_lengths, strict):
+    """Read a peak file and keep the records on the genome's chromosomes; warn or fail about the rest."""
+    peaks, missing = read_peaks(path).restricted_to(chrom_lengths)
+    if missing:
+        first_line = min(int(iv.lines[0]) for iv in missing.values())
+        lost = sum(len(iv.starts) for iv in missing.values())
+        text = (f"{path}:{first_line}: {lost:,} record(s) on {len(missing)} chromosome(s) the genome lacks "
+                f"({', '.join(sorted(missing)[:5])}); genome chromosomes are e.g. "
+                f"{', '.join(list(chrom_lengths)[:3])}")
+        if strict or peaks.count == 0:
+            raise InputError(text + ("" if strict else "; no record is left: is it the same assembly and naming?"))
+        warn(text + ": ignored")
+    return peaks
+
+
+def run(args, argv):
+    names = class_names_for(args.peaks, args.names)
+    settings = WindowSettings(args.window, args.stride, args.rule, args.min_window_fraction,
+                              args.min_peak_fraction, args.max_n_fraction, args.keep_negatives, args.seed)
+    settings.check()
+    split = ChromosomeSplit(flatten(args.test_chroms), flatten(args.valid_chroms))
+    with Genome(args.genome) as genome:
+        split.check(genome.lengths)
+        if not split.test and not split.valid:
+            warn("no --test-chroms or --valid-chroms: every window is in the train split")
+        peak_sets = [peaks_on_genome(path, genome.lengths, args.strict) for path in args.peaks]
+        # A genome-wide blacklist naming other chromosomes is normal: no warning for those.
+        blacklist = read_peaks(args.blacklist, "blacklist") if args.blacklist else None
+        header = provenance_lines(command_line(PROG, argv), genome, names, peak_sets, settings, split, args.blacklist)
+        with atomic_output(args.output) as stream:
+            summary = write_training_windows(stream, genome, names, peak_sets, settings, split, blacklist, header)
+    for line in summary.lines():
+        message(line)
+
+
+def main(argv=None):
+    return run_tool(PROG, build_parser(), run, argv)

@@ -1,0 +1,77 @@
+"""Opening inputs (plain or gzip) and writing outputs atomically.
+
+Outputs go to a temporary name beside the target and are renamed only when complete,
+so an interrupted run never leaves a file that looks whole.
+"""
+
+import contextlib
+import gzip
+import io
+import os
+import sys
+import tempfile
+
+from .errors import InputError
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def check_readable(path, what="file"):
+    """Raise InputError unless `path` is an existing, readable regular file."""
+    if not os.path.exists(path):
+        raise InputError(f"{path}: {what} not found")
+    if os.path.isdir(path):
+        raise InputError(f"{path}: {what} is a directory")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"{path}: {what} is not readable")
+
+
+def is_gzip(path):
+    with open(path, "rb") as handle:
+        return handle.read(2) == GZIP_MAGIC
+
+
+def open_text(path, what="file"):
+    """Open a plain or gzip-compressed text file for reading (detected by content, not name)."""
+    check_readable(path, what)
+    if is_gzip(path):
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", errors="replace")
+    return open(path, encoding="utf-8", errors="replace")
+
+
+@contextlib.contextmanager
+def atomic_output(path):
+    """Yield a binary stream for `path` ('-' = stdout); gzip when the name ends in .gz.
+
+    The data go to a hidden temporary file in the same folder, renamed over `path`
+    only after the block finished without an exception.
+    """
+    if path == "-":
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise InputError(f"{path}: output folder {folder} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".part", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as raw:
+            if path.endswith(".gz"):
+                with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) as stream:
+                    yield stream
+            else:
+                yield raw
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -1,0 +1,140 @@
+"""Genome sequence: FASTA access, one-hot encoding and reverse complements.
+
+One-hot order is A, G, C, T (the original DeepGMAP's): with this symmetric order,
+reversing a one-hot matrix on both axes gives the reverse complement.
+"""
+
+import contextlib
+import gzip
+import os
+import shutil
+import tempfile
+
+import numpy as np
+import pysam
+
+from .errors import InputError
+from .fileio import GZIP_MAGIC, check_readable
+
+ONE_HOT_ORDER = "AGCT"
+
+# Byte -> row of _ONE_HOT_ROWS; every byte that is not A/G/C/T (either case) maps to the all-zero row.
+_BASE_CODE = np.full(256, 4, dtype=np.uint8)
+for _code, _base in enumerate(ONE_HOT_ORDER):
+    _BASE_CODE[ord(_base)] = _BASE_CODE[ord(_base.lower())] = _code
+_ONE_HOT_ROWS = np.vstack([np.eye(4), np.zeros((1, 4))])
+
+_COMPLEMENT = bytes.maketrans(b"ACGTRYKMBVDHNSWacgtrykmbvdhnsw", b"TGCAYRMKVBHDNSWtgcayrmkvbhdnsw")
+
+
+def _as_bytes(sequence):
+    return sequence.encode("ascii") if isinstance(sequence, str) else bytes(sequence)
+
+
+def base_codes(sequence):
+    """Codes 0-3 for A, G, C, T (any case) and 4 for anything else, one per base, as uint8."""
+    return _BASE_CODE[np.frombuffer(_as_bytes(sequence), dtype=np.uint8)]
+
+
+def one_hot_encode(sequence, dtype=np.float32):
+    """One-hot matrix (length, 4) in A, G, C, T order; N and other letters are all zeros."""
+    return _ONE_HOT_ROWS.astype(dtype)[base_codes(sequence)]
+
+
+def reverse_complement(sequence):
+    """Reverse complement of a DNA string (IUPAC codes complemented, case kept)."""
+    complemented = _as_bytes(sequence).translate(_COMPLEMENT)[::-1]
+    return complemented.decode("ascii") if isinstance(sequence, str) else complemented
+
+
+def reverse_complement_one_hot(one_hot):
+    """Reverse complement of one-hot arrays (..., length, 4): reversed on positions and channels."""
+    return one_hot[..., ::-1, ::-1]
+
+
+def _is_bgzf(path):
+    """True for BGZF (bgzip) files: gzip members that carry the 'BC' extra subfield."""
+    with open(path, "rb") as handle:
+        header = handle.read(18)
+    return len(header) == 18 and header[:2] == GZIP_MAGIC and header[3] & 4 and header[12:14] == b"BC"
+
+
+class Genome:
+    """Random access to a genome FASTA: plain, gzip or bgzip.
+
+    An existing `.fai` (and `.gzi` for bgzip) beside the file is used; otherwise the index
+    is built in a private temporary folder, so read-only inputs (as in Galaxy) work and
+    nothing is written beside them. A plain-gzip FASTA is first decompressed there.
+    Use as a context manager, or call close().
+    """
+
+    def __init__(self, path):
+        check_readable(path, "genome FASTA")
+        self.path = path
+        self._tmpdir = None
+        try:
+            self._fasta = self._open_indexed(path)
+        except BaseException:
+            self.close()
+            raise
+        self.lengths = dict(zip(self._fasta.references, self._fasta.lengths))
+        if not self.lengths:
+            self.close()
+            raise InputError(f"{path}: no sequences in the genome FASTA")
+
+    def _private_dir(self):
+        if self._tmpdir is None:
+            self._tmpdir = tempfile.mkdtemp(prefix="deepgmap-genome-")
+        return self._tmpdir
+
+    def _open_indexed(self, path):
+        with open(path, "rb") as handle:
+            compressed = handle.read(2) == GZIP_MAGIC
+        if compressed and not _is_bgzf(path):
+            plain = os.path.join(self._private_dir(), "genome.fa")
+            try:
+                with gzip.open(path, "rb") as source, open(plain, "wb") as target:
+                    shutil.copyfileobj(source, target, 16 << 20)
+            except (OSError, EOFError) as error:
+                raise InputError(f"{path}: cannot decompress the genome FASTA ({error})") from None
+            path = plain
+        fai, gzi = path + ".fai", (path + ".gzi" if compressed else None)
+        if not (os.path.exists(fai) and (gzi is None or os.path.exists(gzi))):
+            fai = os.path.join(self._private_dir(), "index.fai")
+            gzi = os.path.join(self._private_dir(), "index.gzi") if compressed else None
+            index_args = ["--fai-idx", fai] + (["--gzi-idx", gzi] if gzi else [])
+            if os.path.getsize(path) == 0:
+                raise InputError(f"{self.path}: the genome FASTA is empty")
+            quiet = pysam.set_verbosity(0)  # our one-line error replaces htslib's messages
+            try:
+                pysam.faidx(path, *index_args)
+            except pysam.SamtoolsError:
+                raise InputError(f"{self.path}: not a valid FASTA file (samtools faidx cannot index it)") from None
+            finally:
+                pysam.set_verbosity(quiet)
+        try:
+            return pysam.FastaFile(path, filepath_index=fai, filepath_index_compressed=gzi)
+        except (OSError, ValueError) as error:
+            raise InputError(f"{self.path}: cannot open the genome FASTA ({error})") from None
+
+    @property
+    def names(self):
+        """Sequence names in FASTA order."""
+        return list(self.lengths)
+
+    def fetch(self, chrom, start, end):
+        """Bases [start, end) of `chrom` as bytes, in the FASTA's case."""
+        return self._fasta.fetch(chrom, start, end).encode("ascii")
+
+    def close(self):
+        with contextlib.suppress(AttributeError):
+            self._fasta.close()
+        if self._tmpdir is not None:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._tmpdir = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()

@@ -1,0 +1,314 @@
+"""Tiling a genome into labelled training windows.
+
+Windows of `window` bp start at 0 and every `stride` bp after it; the last one ends at or
+before the chromosome end. All work is per chromosome with numpy interval arithmetic:
+a window index range is computed per peak, never a loop per window or per base.
+"""
+
+import math
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import __version__
+from .errors import InputError
+from .fileio import open_text
+from .genome import ONE_HOT_ORDER, base_codes
+from .progress import ProgressBar
+
+RULES = ("summit", "overlap", "any")
+SPLITS = ("train", "valid", "test")
+_N_CODE = 4
+_FETCH_CHUNK = 1 << 24
+
+
+@dataclass
+class WindowSettings:
+    window: int = 1000
+    stride: int = 300
+    rule: str = "summit"
+    min_window_fraction: float = 0.6
+    min_peak_fraction: float = 0.4
+    max_n_fraction: float = 0.5
+    keep_negatives: float = 0.25
+    seed: int = 0
+
+    def check(self):
+        if self.window <= 0:
+            raise InputError(f"--window must be > 0, got {self.window}")
+        if self.stride <= 0:
+            raise InputError(f"--stride must be > 0, got {self.stride}")
+        if self.rule not in RULES:
+            raise InputError(f"--rule must be one of {', '.join(RULES)}, got {self.rule!r}")
+        for name in ("min_window_fraction", "min_peak_fraction", "max_n_fraction", "keep_negatives"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise InputError(f"--{name.replace('_', '-')} must be within [0, 1], got {value}")
+
+
+@dataclass
+class ChromosomeSplit:
+    """Held-out chromosomes; every other chromosome is in the train split."""
+
+    test: list = field(default_factory=list)
+    valid: list = field(default_factory=list)
+
+    def check(self, chrom_lengths):
+        both = sorted(set(self.test) & set(self.valid))
+        if both:
+            raise InputError(f"chromosome(s) {', '.join(both)} given as both test and valid")
+        unknown = [c for c in self.test + self.valid if c not in chrom_lengths]
+        if unknown:
+            raise InputError(f"held-out chromosome(s) {', '.join(unknown)} not in the genome "
+                             f"(it has {_preview(list(chrom_lengths))})")
+
+    def split_of(self, chrom):
+        if chrom in self.test:
+            return "test"
+        return "valid" if chrom in self.valid else "train"
+
+
+def _preview(names, limit=5):
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def window_starts(chrom_length, window, stride):
+    """Starts of the windows that fit entirely in a chromosome of `chrom_length` bp."""
+    if chrom_length < window:
+        return np.zeros(0, dtype=np.int64)
+    return np.arange(0, chrom_length - window + 1, stride, dtype=np.int64)
+
+
+def _window_index_ranges(starts, ends, n_windows, window, stride):
+    """First and last index of the windows overlapping each interval [start, end) by >= 1 bp."""
+    first = np.maximum((starts - window) // stride + 1, 0)
+    last = np.minimum((ends - 1) // stride, n_windows - 1)
+    return first, last
+
+
+def windows_touching(starts, ends, n_windows, window, stride):
+    """Boolean mask of the windows that overlap at least one interval by >= 1 bp."""
+    first, last = _window_index_ranges(starts, ends, n_windows, window, stride)
+    valid = first <= last
+    # Coverage by a difference array: +1 where a range opens, -1 after it closes.
+    opens = np.bincount(first[valid], minlength=n_windows + 1)
+    closes = np.bincount(last[valid] + 1, minlength=n_windows + 1)
+    return np.cumsum(opens - closes)[:n_windows] > 0
+
+
+def label_windows_by_summit(summits, n_windows, window, stride):
+    """Windows that contain at least one summit position (the paper's rule)."""
+    return windows_touching(summits, summits + 1, n_windows, window, stride)
+
+
+def label_windows_by_overlap(starts, ends, n_windows, window, stride, min_window_fraction, min_peak_fraction):
+    """Windows that a peak covers by >= min_window_fraction of the window, or that cover
+    >= min_peak_fraction of a peak (bedtools intersect -u -f F -F F2 -e, the original's ChIP-seq rule)."""
+    first, last = _window_index_ranges(starts, ends, n_windows, window, stride)
+    counts = np.maximum(last - first + 1, 0)
+    peak = np.repeat(np.arange(len(starts)), counts)
+    # Index of each (peak, window) pair: the peak's first window plus the pair's rank within the peak.
+    rank = np.arange(len(peak)) - np.repeat(np.cumsum(counts) - counts, counts)
+    index = first[peak] + rank
+    window_start = index * stride
+    overlap = np.minimum(ends[peak], window_start + window) - np.maximum(starts[peak], window_start)
+    enough = (overlap / window >= min_window_fraction) | (overlap / (ends - starts)[peak] >= min_peak_fraction)
+    mask = np.zeros(n_windows, dtype=bool)
+    mask[index[enough]] = True
+    return mask
+
+
+def count_n_bases(genome, chrom, n_windows, window, stride, progress=None):
+    """Number of bases other than A, C, G, T (any case) in each window of `chrom`.
+
+    Bases are counted in blocks of gcd(window, stride) bp, which tile every window exactly,
+    and the genome is read in chunks, so memory stays flat in the chromosome's length.
+    """
+    block = math.gcd(window, stride)
+    covered = ((n_windows - 1) * stride + window) // block * block
+    chunk = _FETCH_CHUNK // block * block or block
+    counts = np.zeros(covered // block + 1, dtype=np.int64)
+    for chunk_start in range(0, covered, chunk):
+        chunk_end = min(chunk_start + chunk, covered)
+        is_n = base_codes(genome.fetch(chrom, chunk_start, chunk_end)) == _N_CODE
+        first_block = chunk_start // block + 1
+        counts[first_block:first_block + len(is_n) // block] = is_n.reshape(-1, block).sum(axis=1)
+        if progress is not None:
+            progress.update(chunk_end - chunk_start)
+    cumulative = np.cumsum(counts)
+    starts = np.arange(n_windows, dtype=np.int64) * stride
+    return cumulative[(starts + window) // block] - cumulative[starts // block]
+
+
+def label_chromosome(peak_set, chrom, n_windows, settings):
+    """0/1 labels of the windows of one chromosome for one class, by `settings.rule`."""
+    intervals = peak_set.by_chrom.get(chrom)
+    if intervals is None or n_windows == 0:
+        return np.zeros(n_windows, dtype=bool)
+    if settings.rule == "summit":
+        return label_windows_by_summit(intervals.summits, n_windows, settings.window, settings.stride)
+    if settings.rule == "any":
+        return windows_touching(intervals.starts, intervals.ends, n_windows, settings.window, settings.stride)
+    return label_windows_by_overlap(intervals.starts, intervals.ends, n_windows, settings.window,
+                                    settings.stride, settings.min_window_fraction, settings.min_peak_fraction)
+
+
+def negative_keep_mask(labels, chrom, settings):
+    """Rows to keep in the train split: all positives, and each all-zero row with
+    probability `keep_negatives`, drawn from a generator seeded by (seed, chromosome name)
+    so a chromosome's draw does not depend on which other chromosomes are processed."""
+    rng = np.random.default_rng([settings.seed, zlib.crc32(chrom.encode())])
+    draw = rng.random(len(labels))
+    return labels.any(axis=1) | (draw < settings.keep_negatives)
+
+
+def format_rows(chrom, split, starts, window, labels):
+    """The TSV rows `chrom start end split label...` of one chromosome, as bytes, built with
+    numpy string ufuncs (no Python loop per row)."""
+    n_rows, n_classes = labels.shape
+    if n_rows == 0:
+        return b""
+    tail = np.empty((n_rows, 2 * n_classes + 1), dtype=np.uint8)
+    tail[:, 0:-1:2] = ord("\t")
+    tail[:, 1::2] = labels.astype(np.uint8) + ord("0")
+    tail[:, -1] = ord("\n")
+    rows = np.strings.add(starts.astype("S"), b"\t")
+    rows = np.strings.add(rows, (starts + window).astype("S"))
+    rows = np.strings.add(rows, f"\t{split}".encode())
+    rows = np.strings.add(rows, tail.view(f"S{2 * n_classes + 1}").ravel())
+    rows = np.strings.add(f"{chrom}\t".encode(), rows)
+    # Fixed-width strings are NUL-padded; the rows themselves never contain NUL.
+    return rows.tobytes().replace(b"\x00", b"")
+
+
+@dataclass
+class WindowSummary:
+    class_names: list
+    windows: dict = field(default_factory=lambda: dict.fromkeys(SPLITS, 0))
+    positives: dict = field(default_factory=dict)
+    dropped_n: int = 0
+    dropped_blacklist: int = 0
+    dropped_negatives: int = 0
+
+    def add(self, split, labels):
+        self.windows[split] += len(labels)
+        per_class = self.positives.setdefault(split, np.zeros(len(self.class_names), dtype=np.int64))
+        per_class += labels.sum(axis=0)
+
+    def lines(self):
+        width = max(len(name) for name in self.class_names + ["class"])
+        lines = [f"{'':<{width}}  " + "".join(f"{split:>10}" for split in SPLITS),
+                 f"{'windows':<{width}}  " + "".join(f"{self.windows[s]:>10,}" for s in SPLITS)]
+        for i, name in enumerate(self.class_names):
+            counts = [self.positives[s][i] if s in self.positives else 0 for s in SPLITS]
+            lines.append(f"{name:<{width}}  " + "".join(f"{c:>10,}" for c in counts))
+        lines.append(f"dropped: {self.dropped_n:,} with too many N, {self.dropped_blacklist:,} "
+                     f"touching the blacklist, {self.dropped_negatives:,} train negatives not sampled")
+        return lines
+
+
+def provenance_lines(command_line, genome, class_names, peak_sets, settings, split, blacklist_path):
+    """`##key=value` lines that record how a windows table was made."""
+    classes = ",".join(f"{name}:{peaks.path}" for name, peaks in zip(class_names, peak_sets))
+    return [
+        f"##deepgmap_version={__version__}",
+        "##tool=make-training-windows",
+        f"##command={command_line}",
+        f"##genome={genome.path}",
+        f"##chromosomes={len(genome.lengths)}",
+        f"##classes={classes}",
+        f"##window={settings.window}",
+        f"##stride={settings.stride}",
+        f"##rule={settings.rule}",
+        f"##min_window_fraction={settings.min_window_fraction}",
+        f"##min_peak_fraction={settings.min_peak_fraction}",
+        f"##max_n_fraction={settings.max_n_fraction}",
+        f"##blacklist={blacklist_path or 'none'}",
+        f"##test_chroms={','.join(split.test) or 'none'}",
+        f"##valid_chroms={','.join(split.valid) or 'none'}",
+        f"##keep_negatives={settings.keep_negatives}",
+        f"##seed={settings.seed}",
+        f"##one_hot_order={ONE_HOT_ORDER}",
+    ]
+
+
+def write_training_windows(stream, genome, class_names, peak_sets, settings, split,
+                           blacklist=None, header_lines=()):
+    """Tile `genome`, label windows per class and write the table to binary `stream`.
+
+    Chromosomes are written in lexicographic order (as `sort -k1,1 -k2,2n`), rows by start.
+    Returns a WindowSummary.
+    """
+    settings.check()
+    split.check(genome.lengths)
+    summary = WindowSummary(list(class_names))
+    for line in header_lines:
+        stream.write(f"{line}\n".encode())
+    stream.write(("#chrom\tstart\tend\tsplit\t" + "\t".join(class_names) + "\n").encode())
+    window, stride = settings.window, settings.stride
+    with ProgressBar(sum(genome.lengths.values()), "windows", "bp") as progress:
+        for chrom in sorted(genome.lengths):
+            starts = window_starts(genome.lengths[chrom], window, stride)
+            n_windows = len(starts)
+            if n_windows == 0:
+                progress.update(genome.lengths[chrom])
+                continue
+            keep = count_n_bases(genome, chrom, n_windows, window, stride, progress) \
+                <= settings.max_n_fraction * window
+            summary.dropped_n += int(n_windows - keep.sum())
+            progress.update(genome.lengths[chrom] - min(genome.lengths[chrom], int(starts[-1]) + window))
+            if blacklist is not None and chrom in blacklist.by_chrom:
+                listed = blacklist.by_chrom[chrom]
+                touching = windows_touching(listed.starts, listed.ends, n_windows, window, stride)
+                summary.dropped_blacklist += int((keep & touching).sum())
+                keep &= ~touching
+            labels = np.column_stack([label_chromosome(p, chrom, n_windows, settings) for p in peak_sets])
+            chrom_split = split.split_of(chrom)
+            if chrom_split == "train":
+                sampled = negative_keep_mask(labels, chrom, settings)
+                summary.dropped_negatives += int((keep & ~sampled).sum())
+                keep &= sampled
+            starts, labels = starts[keep], labels[keep]
+            summary.add(chrom_split, labels)
+            stream.write(format_rows(chrom, chrom_split, starts, window, labels))
+    return summary
+
+
+@dataclass
+class WindowsTable:
+    """A windows table as written by write_training_windows."""
+
+    metadata: dict
+    class_names: list
+    chroms: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    splits: np.ndarray
+    labels: np.ndarray
+
+
+def read_windows_table(path):
+    """Read a windows table (plain or gzip) back: provenance, class names, columns."""
+    metadata, header = {}, None
+    with open_text(path, "windows table") as handle:
+        for line in handle:
+            if line.startswith("##"):
+                key, _, value = line[2:].rstrip("\n").partition("=")
+                metadata[key] = value
+            elif line.startswith("#"):
+                header = line[1:].rstrip("\n").split("\t")
+                break
+            else:
+                break
+        if header is None or header[:4] != ["chrom", "start", "end", "split"]:
+            raise InputError(f"{path}: not a windows table (no '#chrom start end split ...' header)")
+        body = handle.read()
+    # One split over the whole body (C speed); a row count that does not divide means ragged rows.
+    cells = np.array(body.replace("\n", "\t").split("\t")[:-1] if body else [], dtype=object)
+    if len(cells) % len(header):
+        raise InputError(f"{path}: rows do not all have the {len(header)} columns of the header")
+    rows = cells.reshape(-1, len(header))
+    return WindowsTable(metadata, header[4:], rows[:, 0].astype(str), rows[:, 1].astype(np.int64),
+                        rows[:, 2].astype(np.int64), rows[:, 3].astype(str), rows[:, 4:].astype(np.uint8))

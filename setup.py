@@ -1,0 +1,33 @@
+from setuptools import find_packages, setup
+
+
+def read_version():
+    with open("deepgmap_core/__init__.py") as handle:
+        for line in handle:
+            if line.startswith("__version__"):
+                return line.split('"')[1]
+    raise RuntimeError("no __version__ in deepgmap_core/__init__.py")
+
+
+setup(
+    name="deepgmap",
+    version=read_version(),
+    description="DeepGMAP: deep learning on genome sequence labelled with epigenomic peaks, as a Galaxy tool suite",
+    long_description=open("README.md").read(),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.10",
+    packages=find_packages(include=["deepgmap_core", "deepgmap_core.*"]),
+    install_requires=[
+        "numpy>=2.0",
+        "pysam>=0.22",
+    ],
+    extras_require={
+        "test": ["pytest>=8", "pybedtools>=0.10"],
+    },
+    entry_points={
+        "console_scripts": [
+            "deepgmap-make-training-windows = deepgmap_core.cli.make_training_windows:main",
+        ],
+    },
+)
