@@ -97,7 +97,7 @@ class Genome:
                     shutil.copyfileobj(source, target, 16 << 20)
             except (OSError, EOFError) as error:
                 raise InputError(f"{path}: cannot decompress the genome FASTA ({error})") from None
-            path = plain
+            path, compressed = plain, False
         fai, gzi = path + ".fai", (path + ".gzi" if compressed else None)
         if not (os.path.exists(fai) and (gzi is None or os.path.exists(gzi))):
             fai = os.path.join(self._private_dir(), "index.fai")

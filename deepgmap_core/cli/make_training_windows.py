@@ -113,11 +113,11 @@ def run(args, argv):
     split = ChromosomeSplit(flatten(args.test_chroms), flatten(args.valid_chroms))
     with Genome(args.genome) as genome:
         split.check(genome.lengths)
-        if not split.test and not split.valid:
-            warn("no --test-chroms or --valid-chroms: every window is in the train split")
         peak_sets = [peaks_on_genome(path, genome.lengths, args.strict) for path in args.peaks]
         # A genome-wide blacklist naming other chromosomes is normal: no warning for those.
         blacklist = read_peaks(args.blacklist, "blacklist") if args.blacklist else None
+        if not split.test and not split.valid:
+            warn("no --test-chroms or --valid-chroms: every window is in the train split")
         header = provenance_lines(command_line(PROG, argv), genome, names, peak_sets, settings, split, args.blacklist)
         with atomic_output(args.output) as stream:
             summary = write_training_windows(stream, genome, names, peak_sets, settings, split, blacklist, header)
@@ -127,3 +127,7 @@ def run(args, argv):
 
 def main(argv=None):
     return run_tool(PROG, build_parser(), run, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

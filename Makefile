@@ -1,0 +1,45 @@
+# The README's two commands: `make demo` (set up, run the main job on test-data/) and
+# `make test` (set up, run every test: pytest, then planemo lint + test in a real Galaxy).
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO_OUT := demo-output
+
+.PHONY: setup system-deps demo test test-python test-galaxy benchmark clean
+
+# Command-line tools from Debian that the tests and benchmarks compare against.
+system-deps:
+	@command -v bedtools >/dev/null && command -v curl >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq bedtools curl; }
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: setup.py $(BIN)/python
+	$(BIN)/pip install -q -e ".[test]"
+	touch $@
+
+setup: system-deps $(VENV)/.installed
+
+demo: setup
+	mkdir -p $(DEMO_OUT)
+	$(BIN)/deepgmap-make-training-windows --genome test-data/genome.fa.gz \
+	    --peaks test-data/CTCF.bed test-data/H3K4me3.narrowPeak --blacklist test-data/blacklist.bed \
+	    --test-chroms chr22 --seed 1 -o $(DEMO_OUT)/windows.tsv.gz
+	@echo "demo: wrote $(DEMO_OUT)/windows.tsv.gz"
+
+test-python: setup
+	$(BIN)/python -m pytest -p no:cacheprovider tests
+
+test-galaxy: setup
+	DEEPGMAP_BIN=$(BIN) PYTHON=$(PYTHON) tests/galaxy/run.sh tools
+
+test: test-python test-galaxy
+
+benchmark: setup
+	$(BIN)/python benchmarks/windows.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT) .galaxy-run *.egg-info

@@ -1,0 +1,193 @@
+"""deepgmap-make-training-windows end to end on the example data: output format, split,
+negative sampling, and the handling of bad input."""
+
+import gzip
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from deepgmap_core.cli.make_training_windows import main
+from deepgmap_core.windows import read_windows_table
+
+
+@pytest.fixture()
+def inputs(test_data):
+    return {"genome": str(test_data / "genome.fa.gz"), "ctcf": str(test_data / "CTCF.bed"),
+            "h3k4me3": str(test_data / "H3K4me3.narrowPeak"), "blacklist": str(test_data / "blacklist.bed")}
+
+
+def run(inputs, out, *extra):
+    return main(["--genome", inputs["genome"], "--peaks", inputs["ctcf"], inputs["h3k4me3"],
+                 "-o", str(out), *extra])
+
+
+def test_output_has_provenance_header_and_sorted_rows(inputs, tmp_path, capsys):
+    out = tmp_path / "w.tsv"
+    assert run(inputs, out, "--test-chroms", "chr22", "--seed", "7") == 0
+    lines = out.read_text().splitlines()
+    meta = [line for line in lines if line.startswith("##")]
+    header = lines[len(meta)]
+    assert header == "#chrom\tstart\tend\tsplit\tCTCF\tH3K4me3"
+    table = read_windows_table(str(out))
+    assert table.metadata["seed"] == "7" and table.metadata["rule"] == "summit"
+    assert table.metadata["test_chroms"] == "chr22" and table.metadata["genome"] == inputs["genome"]
+    assert table.metadata["command"].startswith("deepgmap-make-training-windows --genome")
+    assert table.metadata["one_hot_order"] == "AGCT"
+    order = np.lexsort((table.starts, table.chroms))
+    np.testing.assert_array_equal(order, np.arange(len(order)))
+    assert list(np.unique(table.chroms)) == ["chr20", "chr22"]
+    assert set(table.splits[table.chroms == "chr22"]) == {"test"}
+    assert set(table.splits[table.chroms == "chr20"]) == {"train"}
+    # H3K4me3 peaks are on chr22 only, in its real 20-21 Mb piece.
+    assert table.labels[table.chroms == "chr22", 1].sum() > 20 and table.labels[table.chroms == "chr20", 1].sum() == 0
+    stderr = capsys.readouterr().err
+    assert "windows" in stderr and "CTCF" in stderr and "H3K4me3" in stderr
+
+
+def test_narrowpeak_summit_column_is_used(inputs, tmp_path):
+    out = tmp_path / "w.tsv"
+    assert run(inputs, out, "--keep-negatives", "1") == 0
+    table = read_windows_table(str(out))
+    positive = table.starts[(table.labels[:, 1] == 1)]
+    summits = [int(line.split("\t")[1]) + int(line.split("\t")[9])
+               for line in open(inputs["h3k4me3"])]
+    midpoints = [(int(line.split("\t")[1]) + int(line.split("\t")[2])) // 2 for line in open(inputs["h3k4me3"])]
+    contains = lambda points: {s for s in positive for p in points if s <= p < s + 1000}
+    assert contains(summits) == set(positive.tolist())
+    assert contains(midpoints) != set(positive.tolist())
+
+
+def test_gzip_and_stdout_outputs_hold_the_same_table(inputs, tmp_path):
+    plain, packed = tmp_path / "w.tsv", tmp_path / "w.tsv.gz"
+    assert run(inputs, plain) == 0 and run(inputs, packed) == 0
+    with gzip.open(packed, "rt") as handle:
+        packed_text = handle.read()
+    strip = lambda text: [line for line in text.splitlines() if not line.startswith("##command")]
+    assert strip(packed_text) == strip(plain.read_text())
+    piped = subprocess.run([sys.executable, "-m", "deepgmap_core.cli.make_training_windows", "--genome",
+                            inputs["genome"], "--peaks", inputs["ctcf"], inputs["h3k4me3"], "-o", "-"],
+                           capture_output=True, text=True, check=True)
+    assert strip(piped.stdout) == strip(plain.read_text())
+
+
+def test_negative_sampling_is_seeded_and_spares_valid_and_test(inputs, tmp_path):
+    tables = {}
+    for name, keep, seed in (("all", "1", "1"), ("a", "0.25", "1"), ("b", "0.25", "1"), ("c", "0.25", "2")):
+        out = tmp_path / f"{name}.tsv"
+        assert run(inputs, out, "--valid-chroms", "chr22", "--keep-negatives", keep, "--seed", seed) == 0
+        tables[name] = read_windows_table(str(out))
+    full, a, b, c = tables["all"], tables["a"], tables["b"], tables["c"]
+    np.testing.assert_array_equal(a.starts, b.starts)  # same seed, same rows
+    assert not np.array_equal(a.starts, c.starts)      # another seed, another draw
+    for sampled in (a, c):
+        valid = sampled.splits == "valid"
+        np.testing.assert_array_equal(sampled.starts[valid], full.starts[full.splits == "valid"])
+        train_full = full.splits == "train"
+        positives = full.labels[train_full].any(axis=1)
+        kept_labels = sampled.labels[sampled.splits == "train"]
+        assert kept_labels.any(axis=1).sum() == positives.sum()  # every train positive kept
+        kept_negatives = (~kept_labels.any(axis=1)).sum()
+        n, p = (~positives).sum(), 0.25
+        assert abs(kept_negatives - n * p) < 5 * np.sqrt(n * p * (1 - p))
+    # A chromosome's draw does not depend on the other chromosomes being present.
+    out = tmp_path / "chr20_only.tsv"
+    assert main(["--genome", inputs["genome"], "--peaks", inputs["ctcf"], inputs["h3k4me3"],
+                 "--blacklist", inputs["blacklist"], "--keep-negatives", "0.25", "--seed", "1", "-o", str(out)]) == 0
+    with_blacklist = read_windows_table(str(out))
+    chr20 = with_blacklist.chroms == "chr20"
+    np.testing.assert_array_equal(with_blacklist.starts[chr20], a.starts[a.chroms == "chr20"])
+
+
+def test_no_split_given_is_reported(inputs, tmp_path, capsys):
+    assert run(inputs, tmp_path / "w.tsv") == 0
+    assert "every window is in the train split" in capsys.readouterr().err
+
+
+def test_other_rules_and_window_sizes(inputs, tmp_path):
+    counts = {}
+    for rule in ("summit", "overlap", "any"):
+        out = tmp_path / f"{rule}.tsv"
+        assert run(inputs, out, "--rule", rule, "--keep-negatives", "1", "--window", "500", "--stride", "200") == 0
+        table = read_windows_table(str(out))
+        assert table.metadata["rule"] == rule and set(table.ends - table.starts) == {500}
+        assert set(table.starts % 200) == {0}
+        counts[rule] = table.labels.sum(axis=0)
+    assert (counts["summit"] <= counts["any"]).all() and (counts["overlap"] <= counts["any"]).all()
+
+
+def test_missing_chromosome_warns_with_count_or_fails_when_strict(inputs, tmp_path, capsys):
+    peaks = tmp_path / "extra.bed"
+    peaks.write_text(open(inputs["ctcf"]).read() + "chrUn_gl000220\t100\t200\nchrX\t5\t50\nchrX\t60\t90\n")
+    out = tmp_path / "w.tsv"
+    assert main(["--genome", inputs["genome"], "--peaks", str(peaks), "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "3 record(s) on 2 chromosome(s) the genome lacks" in err and out.exists()
+    out.unlink()
+    assert main(["--genome", inputs["genome"], "--peaks", str(peaks), "--strict", "-o", str(out)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{peaks}:545:" in err[0] and "genome lacks" in err[0]
+    assert not out.exists()
+
+
+BAD_PEAK_FILES = {
+    "too_few_columns": ("chr20\t100\n", ":1: malformed BED line"),
+    "text_start": ("chr20\t100\t200\nchr20\tabc\t300\n", ":2: malformed BED line"),
+    "end_before_start": ("track name=x\nchr20\t500\t200\n", ":2: malformed BED line"),
+    "negative_start": ("chr20\t-5\t200\n", ":1: malformed BED line"),
+    "bad_summit": ("chr20\t100\t200\tp\t0\t.\t1\t1\t1\t150\n", ":1: malformed narrowPeak line"),
+    "empty": ("", "empty peak file"),
+    "only_comments": ("# nothing\ntrack name=none\n", "empty peak file"),
+    "wrong_assembly": ("1\t100\t200\n", "no record is left"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_PEAK_FILES))
+def test_bad_peak_files_give_one_line_and_no_output(inputs, tmp_path, capsys, case):
+    content, expected = BAD_PEAK_FILES[case]
+    peaks = tmp_path / f"{case}.bed"
+    peaks.write_text(content)
+    out = tmp_path / "w.tsv"
+    assert main(["--genome", inputs["genome"], "--peaks", inputs["ctcf"], str(peaks), "-o", str(out)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(peaks) in err[0] and expected in err[0], err
+    assert err[0].startswith("deepgmap-make-training-windows: error:")
+    assert os.listdir(tmp_path) == [peaks.name]
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--window", "0"], "--window must be > 0"),
+    (["--stride", "-3"], "--stride must be > 0"),
+    (["--keep-negatives", "1.5"], "--keep-negatives must be within [0, 1]"),
+    (["--test-chroms", "chr20", "--valid-chroms", "chr20"], "both test and valid"),
+    (["--test-chroms", "chr8"], "chr8 not in the genome"),
+    (["--names", "only_one"], "1 name(s) for 2 peak file(s)"),
+    (["--names", "same", "same"], "used twice"),
+])
+def test_bad_parameters_give_one_line_and_no_output(inputs, tmp_path, capsys, args, expected):
+    out = tmp_path / "w.tsv"
+    assert run(inputs, out, *args) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and expected in err[0], err
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("genome", ["missing.fa", "not_fasta.fa"])
+def test_missing_or_invalid_fasta_gives_one_line_and_no_output(inputs, tmp_path, capsys, genome):
+    (tmp_path / "not_fasta.fa").write_text("chr20\t1\t2\n")
+    out = tmp_path / "w.tsv"
+    code = main(["--genome", str(tmp_path / genome), "--peaks", inputs["ctcf"], "-o", str(out)])
+    assert code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and genome in err[0]
+    assert not out.exists() and not [f for f in os.listdir(tmp_path) if f.endswith(".part")]
+
+
+def test_command_line_entry_point_exit_codes(inputs, tmp_path):
+    ok = subprocess.run(["deepgmap-make-training-windows", "--help"], capture_output=True, text=True)
+    assert ok.returncode == 0 and "--rule" in ok.stdout and "summit" in ok.stdout
+    bad = subprocess.run(["deepgmap-make-training-windows", "--genome", str(tmp_path / "none.fa"),
+                          "--peaks", inputs["ctcf"], "-o", str(tmp_path / "w.tsv")], capture_output=True, text=True)
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
