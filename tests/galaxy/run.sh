@@ -14,6 +14,7 @@ TOOLS_DIR=$(realpath "${1:?usage: run.sh TOOLS_DIR [WORKFLOW ...]}"); shift
 WORKFLOWS=()
 for wf in "$@"; do WORKFLOWS+=("$(realpath "$wf")"); done
 : "${DEEPGMAP_BIN:?set DEEPGMAP_BIN to the folder with the deepgmap-* commands}"
+DEEPGMAP_BIN=$(realpath "$DEEPGMAP_BIN")
 GALAXY_HOME=$(realpath -m "${GALAXY_HOME:-$HOME/.cache/deepgmap/galaxy}")
 PY=${PYTHON:-python3.11}
 GALAXY_VERSION=26.1.2
@@ -111,7 +112,7 @@ EOF
 (
   cd "$SRV"
   . "$GXVENV/bin/activate"                   # jobs inherit it: Galaxy's metadata steps use Galaxy's Python
-  export PATH="$PATH:$(realpath "$DEEPGMAP_BIN")"   # ours come after, found by name in the tool commands
+  export PATH="$PATH:$DEEPGMAP_BIN"   # ours come after, found by name in the tool commands
   GALAXY_CONFIG_FILE="$SRV/galaxy.yml" exec gunicorn 'galaxy.webapps.galaxy.fast_factory:factory()' \
     -k galaxy.webapps.galaxy.workers.Worker -b "127.0.0.1:$PORT" --workers=1 --timeout 600 \
     --config python:galaxy.web_stack.gunicorn_config --no-control-socket
