@@ -4,11 +4,11 @@ One-hot order is A, G, C, T (the original DeepGMAP's): with this symmetric order
 reversing a one-hot matrix on both axes gives the reverse complement.
 """
 
-import contextlib
 import gzip
 import os
 import shutil
 import tempfile
+import threading
 
 import numpy as np
 import pysam
@@ -24,6 +24,10 @@ for _code, _base in enumerate(ONE_HOT_ORDER):
     _BASE_CODE[ord(_base)] = _BASE_CODE[ord(_base.lower())] = _code
 _ONE_HOT_ROWS = np.vstack([np.eye(4), np.zeros((1, 4))])
 
+# For counting: bytes.translate(None, ACGT) deletes the bases, leaving only the others.
+ACGT_BYTES = b"ACGTacgt"
+_IS_OTHER = bytes(0 if chr(byte) in "ACGTacgt" else 1 for byte in range(256))
+
 _COMPLEMENT = bytes.maketrans(b"ACGTRYKMBVDHNSWacgtrykmbvdhnsw", b"TGCAYRMKVBHDNSWtgcayrmkvbhdnsw")
 
 
@@ -34,6 +38,11 @@ def _as_bytes(sequence):
 def base_codes(sequence):
     """Codes 0-3 for A, G, C, T (any case) and 4 for anything else, one per base, as uint8."""
     return _BASE_CODE[np.frombuffer(_as_bytes(sequence), dtype=np.uint8)]
+
+
+def non_acgt_mask(sequence):
+    """uint8 array, 1 where a base is not A/C/G/T (any case): N and every other letter."""
+    return np.frombuffer(_as_bytes(sequence).translate(_IS_OTHER), dtype=np.uint8)
 
 
 def one_hot_encode(sequence, dtype=np.float32):
@@ -72,6 +81,8 @@ class Genome:
         check_readable(path, "genome FASTA")
         self.path = path
         self._tmpdir = None
+        self._local = threading.local()
+        self._readers = []
         try:
             self._fasta = self._open_indexed(path)
         except BaseException:
@@ -112,10 +123,15 @@ class Genome:
                 raise InputError(f"{self.path}: not a valid FASTA file (samtools faidx cannot index it)") from None
             finally:
                 pysam.set_verbosity(quiet)
+        self._files = (path, fai, gzi)
         try:
-            return pysam.FastaFile(path, filepath_index=fai, filepath_index_compressed=gzi)
+            return self._open_reader()
         except (OSError, ValueError) as error:
             raise InputError(f"{self.path}: cannot open the genome FASTA ({error})") from None
+
+    def _open_reader(self):
+        path, fai, gzi = self._files
+        return pysam.FastaFile(path, filepath_index=fai, filepath_index_compressed=gzi)
 
     @property
     def names(self):
@@ -123,12 +139,19 @@ class Genome:
         return list(self.lengths)
 
     def fetch(self, chrom, start, end):
-        """Bases [start, end) of `chrom` as bytes, in the FASTA's case."""
-        return self._fasta.fetch(chrom, start, end).encode("ascii")
+        """Bases [start, end) of `chrom` as bytes, in the FASTA's case. Thread-safe: each
+        thread reads through its own handle (htslib handles must not be shared)."""
+        reader = getattr(self._local, "reader", None)
+        if reader is None:
+            reader = self._local.reader = self._open_reader()
+            self._readers.append(reader)
+        return reader.fetch(chrom, start, end).encode("ascii")
 
     def close(self):
-        with contextlib.suppress(AttributeError):
-            self._fasta.close()
+        for reader in self._readers + [getattr(self, "_fasta", None)]:
+            if reader is not None:
+                reader.close()
+        self._readers = []
         if self._tmpdir is not None:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
             self._tmpdir = None

@@ -7,6 +7,7 @@ a window index range is computed per peak, never a loop per window or per base.
 
 import math
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,13 +15,12 @@ import numpy as np
 from . import __version__
 from .errors import InputError
 from .fileio import open_text
-from .genome import ONE_HOT_ORDER, base_codes
+from .genome import ACGT_BYTES, ONE_HOT_ORDER, non_acgt_mask
 from .progress import ProgressBar
 
 RULES = ("summit", "overlap", "any")
 SPLITS = ("train", "valid", "test")
-_N_CODE = 4
-_FETCH_CHUNK = 1 << 24
+_FETCH_CHUNK = 1 << 20
 
 
 @dataclass
@@ -120,23 +120,30 @@ def label_windows_by_overlap(starts, ends, n_windows, window, stride, min_window
     return mask
 
 
-def count_n_bases(genome, chrom, n_windows, window, stride, progress=None):
+def count_n_bases(genome, chrom, n_windows, window, stride, executor=None, progress=None):
     """Number of bases other than A, C, G, T (any case) in each window of `chrom`.
 
-    Bases are counted in blocks of gcd(window, stride) bp, which tile every window exactly,
-    and the genome is read in chunks, so memory stays flat in the chromosome's length.
+    Bases are counted in blocks of gcd(window, stride) bp, which tile every window exactly.
+    The genome is read in chunks (flat memory; in parallel on `executor`'s threads, as
+    decompression releases the GIL), and chunks without any such base, most of a genome,
+    are skipped after one fast bytes.translate.
     """
     block = math.gcd(window, stride)
     covered = ((n_windows - 1) * stride + window) // block * block
-    chunk = _FETCH_CHUNK // block * block or block
+    chunk = max(_FETCH_CHUNK // block, 1) * block
     counts = np.zeros(covered // block + 1, dtype=np.int64)
-    for chunk_start in range(0, covered, chunk):
-        chunk_end = min(chunk_start + chunk, covered)
-        is_n = base_codes(genome.fetch(chrom, chunk_start, chunk_end)) == _N_CODE
-        first_block = chunk_start // block + 1
-        counts[first_block:first_block + len(is_n) // block] = is_n.reshape(-1, block).sum(axis=1)
+
+    def count_chunk(chunk_start):
+        sequence = genome.fetch(chrom, chunk_start, min(chunk_start + chunk, covered))
+        if sequence.translate(None, ACGT_BYTES):
+            first_block = chunk_start // block + 1
+            counts[first_block:first_block + len(sequence) // block] = \
+                non_acgt_mask(sequence).reshape(-1, block).sum(axis=1)
+        return len(sequence)
+
+    for done in (executor.map if executor else map)(count_chunk, range(0, covered, chunk)):
         if progress is not None:
-            progress.update(chunk_end - chunk_start)
+            progress.update(done)
     cumulative = np.cumsum(counts)
     starts = np.arange(n_windows, dtype=np.int64) * stride
     return cumulative[(starts + window) // block] - cumulative[starts // block]
@@ -164,23 +171,45 @@ def negative_keep_mask(labels, chrom, settings):
     return labels.any(axis=1) | (draw < settings.keep_negatives)
 
 
+_POWERS_OF_TEN = 10 ** np.arange(1, 19, dtype=np.int64)
+
+
+def _digit_counts(values):
+    return np.searchsorted(_POWERS_OF_TEN, values, side="right") + 1
+
+
 def format_rows(chrom, split, starts, window, labels):
-    """The TSV rows `chrom start end split label...` of one chromosome, as bytes, built with
-    numpy string ufuncs (no Python loop per row)."""
+    """The TSV rows `chrom start end split label...` of one chromosome, as bytes.
+
+    Rows are built as a byte matrix, one column per character: starts and ends are sorted,
+    so rows with the same number of digits are contiguous and share one fixed layout; each
+    such group (a handful per chromosome) is filled digit by digit, never row by row.
+    """
     n_rows, n_classes = labels.shape
     if n_rows == 0:
         return b""
-    tail = np.empty((n_rows, 2 * n_classes + 1), dtype=np.uint8)
-    tail[:, 0:-1:2] = ord("\t")
-    tail[:, 1::2] = labels.astype(np.uint8) + ord("0")
-    tail[:, -1] = ord("\n")
-    rows = np.strings.add(starts.astype("S"), b"\t")
-    rows = np.strings.add(rows, (starts + window).astype("S"))
-    rows = np.strings.add(rows, f"\t{split}".encode())
-    rows = np.strings.add(rows, tail.view(f"S{2 * n_classes + 1}").ravel())
-    rows = np.strings.add(f"{chrom}\t".encode(), rows)
-    # Fixed-width strings are NUL-padded; the rows themselves never contain NUL.
-    return rows.tobytes().replace(b"\x00", b"")
+    ends = starts + window
+    prefix = np.frombuffer(f"{chrom}\t".encode(), dtype=np.uint8)
+    middle = np.frombuffer(f"\t{split}".encode(), dtype=np.uint8)
+    start_digits, end_digits = _digit_counts(starts), _digit_counts(ends)
+    layout = start_digits * 32 + end_digits
+    bounds = np.concatenate([[0], np.flatnonzero(np.diff(layout)) + 1, [n_rows]])
+    pieces = []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        widths = (len(prefix), int(start_digits[lo]), 1, int(end_digits[lo]), len(middle), 2 * n_classes + 1)
+        offsets = np.cumsum((0,) + widths)
+        rows = np.empty((hi - lo, offsets[-1]), dtype=np.uint8)
+        rows[:, :offsets[1]] = prefix
+        for column, values in ((1, starts[lo:hi]), (3, ends[lo:hi])):
+            for place in range(widths[column]):
+                rows[:, offsets[column] + place] = values // 10 ** (widths[column] - 1 - place) % 10 + ord("0")
+        rows[:, offsets[2]] = ord("\t")
+        rows[:, offsets[4]:offsets[5]] = middle
+        rows[:, offsets[5]:-1:2] = ord("\t")
+        rows[:, offsets[5] + 1::2] = labels[lo:hi] + ord("0")
+        rows[:, -1] = ord("\n")
+        pieces.append(rows.tobytes())
+    return b"".join(pieces)
 
 
 @dataclass
@@ -234,12 +263,38 @@ def provenance_lines(command_line, genome, class_names, peak_sets, settings, spl
     ]
 
 
+def _window_rows(genome, chrom, peak_sets, settings, split, blacklist, summary, executor, progress):
+    """Starts, labels and split of the windows of one chromosome kept after every filter."""
+    window, stride = settings.window, settings.stride
+    starts = window_starts(genome.lengths[chrom], window, stride)
+    keep = np.ones(len(starts), dtype=bool)
+    read = 0
+    if len(starts) and settings.max_n_fraction < 1:  # at 1 no window can fail: skip reading the sequence
+        keep = count_n_bases(genome, chrom, len(starts), window, stride, executor, progress) \
+            <= settings.max_n_fraction * window
+        read = int(starts[-1]) + window
+        summary.dropped_n += int(len(starts) - keep.sum())
+    progress.update(genome.lengths[chrom] - read)
+    if blacklist is not None and chrom in blacklist.by_chrom:
+        listed = blacklist.by_chrom[chrom]
+        touching = windows_touching(listed.starts, listed.ends, len(starts), window, stride)
+        summary.dropped_blacklist += int((keep & touching).sum())
+        keep &= ~touching
+    labels = np.column_stack([label_chromosome(p, chrom, len(starts), settings) for p in peak_sets])
+    chrom_split = split.split_of(chrom)
+    if chrom_split == "train":
+        sampled = negative_keep_mask(labels, chrom, settings)
+        summary.dropped_negatives += int((keep & ~sampled).sum())
+        keep &= sampled
+    return starts[keep], labels[keep], chrom_split
+
+
 def write_training_windows(stream, genome, class_names, peak_sets, settings, split,
-                           blacklist=None, header_lines=()):
+                           blacklist=None, header_lines=(), threads=1):
     """Tile `genome`, label windows per class and write the table to binary `stream`.
 
-    Chromosomes are written in lexicographic order (as `sort -k1,1 -k2,2n`), rows by start.
-    Returns a WindowSummary.
+    Chromosomes are written in lexicographic order (as `sort -k1,1 -k2,2n`), rows by start;
+    `threads` read the sequence in parallel. Returns a WindowSummary.
     """
     settings.check()
     split.check(genome.lengths)
@@ -247,32 +302,13 @@ def write_training_windows(stream, genome, class_names, peak_sets, settings, spl
     for line in header_lines:
         stream.write(f"{line}\n".encode())
     stream.write(("#chrom\tstart\tend\tsplit\t" + "\t".join(class_names) + "\n").encode())
-    window, stride = settings.window, settings.stride
-    with ProgressBar(sum(genome.lengths.values()), "windows", "bp") as progress:
+    with ProgressBar(sum(genome.lengths.values()), "windows", "bp") as progress, \
+            ThreadPoolExecutor(max(threads, 1)) as executor:
         for chrom in sorted(genome.lengths):
-            starts = window_starts(genome.lengths[chrom], window, stride)
-            n_windows = len(starts)
-            if n_windows == 0:
-                progress.update(genome.lengths[chrom])
-                continue
-            keep = count_n_bases(genome, chrom, n_windows, window, stride, progress) \
-                <= settings.max_n_fraction * window
-            summary.dropped_n += int(n_windows - keep.sum())
-            progress.update(genome.lengths[chrom] - min(genome.lengths[chrom], int(starts[-1]) + window))
-            if blacklist is not None and chrom in blacklist.by_chrom:
-                listed = blacklist.by_chrom[chrom]
-                touching = windows_touching(listed.starts, listed.ends, n_windows, window, stride)
-                summary.dropped_blacklist += int((keep & touching).sum())
-                keep &= ~touching
-            labels = np.column_stack([label_chromosome(p, chrom, n_windows, settings) for p in peak_sets])
-            chrom_split = split.split_of(chrom)
-            if chrom_split == "train":
-                sampled = negative_keep_mask(labels, chrom, settings)
-                summary.dropped_negatives += int((keep & ~sampled).sum())
-                keep &= sampled
-            starts, labels = starts[keep], labels[keep]
+            starts, labels, chrom_split = _window_rows(genome, chrom, peak_sets, settings, split, blacklist,
+                                                       summary, executor, progress)
             summary.add(chrom_split, labels)
-            stream.write(format_rows(chrom, chrom_split, starts, window, labels))
+            stream.write(format_rows(chrom, chrom_split, starts, settings.window, labels))
     return summary
 
 

@@ -28,6 +28,11 @@ def add_seed_argument(parser):
                         help="seed of every random choice; the same seed and inputs give the same output")
 
 
+def add_threads_argument(parser):
+    parser.add_argument("-p", "--threads", type=int, default=min(len(os.sched_getaffinity(0)), 4),
+                        help="number of threads (default: the available cores, at most 4)")
+
+
 def chromosome_list(text):
     """Chromosome names given as 'chr8,chr9' or as separate words."""
     return [name for name in text.split(",") if name]

@@ -6,7 +6,7 @@ from ..genome import Genome
 from ..peaks import default_class_name, read_peaks
 from ..progress import message, warn
 from ..windows import RULES, ChromosomeSplit, WindowSettings, provenance_lines, write_training_windows
-from .common import add_seed_argument, chromosome_list, command_line, flatten, make_parser, run_tool
+from .common import add_seed_argument, add_threads_argument, chromosome_list, command_line, flatten, make_parser, run_tool
 
 PROG = "deepgmap-make-training-windows"
 
@@ -69,6 +69,7 @@ def build_parser():
     split.add_argument("--keep-negatives", type=float, default=0.25,
                        help="probability of keeping a train window with no positive label")
     add_seed_argument(split)
+    add_threads_argument(parser)
     parser.add_argument("--strict", action="store_true",
                         help="fail, rather than warn, when a peak file names chromosomes the genome lacks")
     parser.add_argument("-o", "--output", required=True, metavar="FILE",
@@ -120,7 +121,8 @@ def run(args, argv):
             warn("no --test-chroms or --valid-chroms: every window is in the train split")
         header = provenance_lines(command_line(PROG, argv), genome, names, peak_sets, settings, split, args.blacklist)
         with atomic_output(args.output) as stream:
-            summary = write_training_windows(stream, genome, names, peak_sets, settings, split, blacklist, header)
+            summary = write_training_windows(stream, genome, names, peak_sets, settings, split, blacklist,
+                                             header, args.threads)
     for line in summary.lines():
         message(line)
 
