@@ -21,6 +21,7 @@ from .progress import ProgressBar
 RULES = ("summit", "overlap", "any")
 SPLITS = ("train", "valid", "test")
 _FETCH_CHUNK = 1 << 20
+_ROWS_PER_WRITE = 1 << 16
 
 
 @dataclass
@@ -308,7 +309,9 @@ def write_training_windows(stream, genome, class_names, peak_sets, settings, spl
             starts, labels, chrom_split = _window_rows(genome, chrom, peak_sets, settings, split, blacklist,
                                                        summary, executor, progress)
             summary.add(chrom_split, labels)
-            stream.write(format_rows(chrom, chrom_split, starts, settings.window, labels))
+            for lo in range(0, len(starts), _ROWS_PER_WRITE):  # bounds the text held in memory
+                hi = lo + _ROWS_PER_WRITE
+                stream.write(format_rows(chrom, chrom_split, starts[lo:hi], settings.window, labels[lo:hi]))
     return summary
 
 

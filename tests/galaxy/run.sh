@@ -63,6 +63,9 @@ fi
 
 step "planemo lint"
 "${PLANEMO[@]}" lint --fail_level warn "$TOOLS_DIR"
+if [ -f "$TOOLS_DIR/../.shed.yml" ]; then   # the suite's Tool Shed metadata; version checks need the network
+  "${PLANEMO[@]}" shed_lint --tools --skip version_bumped --fail_level warn "$TOOLS_DIR/.."
+fi
 for wf in "${WORKFLOWS[@]}"; do "${PLANEMO[@]}" workflow_lint --fail_level error "$wf"; done
 
 step "start Galaxy (gunicorn, sqlite, local job runner, no conda, no celery)"
