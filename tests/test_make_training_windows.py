@@ -5,6 +5,7 @@ import gzip
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -186,8 +187,9 @@ def test_missing_or_invalid_fasta_gives_one_line_and_no_output(inputs, tmp_path,
 
 
 def test_command_line_entry_point_exit_codes(inputs, tmp_path):
-    ok = subprocess.run(["deepgmap-make-training-windows", "--help"], capture_output=True, text=True)
+    script = str(Path(sys.executable).parent / "deepgmap-make-training-windows")  # the installed console script
+    ok = subprocess.run([script, "--help"], capture_output=True, text=True)
     assert ok.returncode == 0 and "--rule" in ok.stdout and "summit" in ok.stdout
-    bad = subprocess.run(["deepgmap-make-training-windows", "--genome", str(tmp_path / "none.fa"),
+    bad = subprocess.run([script, "--genome", str(tmp_path / "none.fa"),
                           "--peaks", inputs["ctcf"], "-o", str(tmp_path / "w.tsv")], capture_output=True, text=True)
     assert bad.returncode == 1 and "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
