@@ -1,6 +1,7 @@
 """Peak and region files: BED (3+ columns) and narrowPeak (summit offset in column 10), gzip allowed."""
 
 import os
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -9,6 +10,8 @@ from .errors import InputError
 from .fileio import open_text
 
 _HEADER_PREFIXES = ("#", "track", "browser")
+# A comment/track/browser line or a blank one (whitespace other than the line break).
+_SKIPPED_LINE = re.compile(r"^(?:#|track|browser|[^\S\n]*$)", re.MULTILINE)
 
 
 @dataclass
@@ -96,11 +99,16 @@ def read_peaks(path, what="peak file"):
     naming the file and line.
     """
     with open_text(path, what) as handle:
-        numbered = [(n, line) for n, line in enumerate(handle.read().splitlines(), 1)
-                    if line.strip() and not line.startswith(_HEADER_PREFIXES)]
-    if not numbered:
+        text = handle.read()
+    lines = text.splitlines()
+    line_numbers = np.arange(1, len(lines) + 1)
+    # Most files have no line to skip: one regex scan (past the final line break) instead of a loop.
+    if _SKIPPED_LINE.search(text[:-1] if text.endswith("\n") else text):
+        skip = np.array([not line.strip() or line.startswith(_HEADER_PREFIXES) for line in lines], dtype=bool)
+        lines = [line for line, skipped in zip(lines, skip) if not skipped]
+        line_numbers = line_numbers[~skip]
+    if not lines:
         raise InputError(f"{path}: empty {what}: no BED records")
-    line_numbers, lines = np.array([n for n, _ in numbered]), [line for _, line in numbered]
     first = lines[0].split("\t") if "\t" in lines[0] else lines[0].split()
     has_summit = len(first) >= 10
     try:

@@ -206,8 +206,9 @@ def format_rows(chrom, split, starts, window, labels):
                 rows[:, offsets[column] + place] = values // 10 ** (widths[column] - 1 - place) % 10 + ord("0")
         rows[:, offsets[2]] = ord("\t")
         rows[:, offsets[4]:offsets[5]] = middle
-        rows[:, offsets[5]:-1:2] = ord("\t")
-        rows[:, offsets[5] + 1::2] = labels[lo:hi] + ord("0")
+        # Each label as the two bytes tab, digit: one little-endian uint16 per label.
+        pairs = (labels[lo:hi].astype("<u2") + ord("0")) << 8 | ord("\t")
+        rows[:, offsets[5]:-1] = pairs.view(np.uint8)
         rows[:, -1] = ord("\n")
         pieces.append(rows.tobytes())
     return b"".join(pieces)

@@ -49,3 +49,12 @@ def test_default_class_names():
     assert default_class_name("/x/CTCF.narrowPeak.gz") == "CTCF"
     assert default_class_name("K562.H3K4me3.bed") == "K562.H3K4me3"
     assert default_class_name("peaks") == "peaks"
+
+
+def test_blank_lines_inside_keep_line_numbers(test_data, tmp_path):
+    lines = open(test_data / "H3K4me3.narrowPeak").read().splitlines(keepends=True)
+    (tmp_path / "p.narrowPeak").write_text("".join(lines[:10]) + "\n  \n" + "".join(lines[10:]) + "\n")
+    reference = read_peaks(str(test_data / "H3K4me3.narrowPeak")).by_chrom["chr22"]
+    other = read_peaks(str(tmp_path / "p.narrowPeak")).by_chrom["chr22"]
+    np.testing.assert_array_equal(other.starts, reference.starts)
+    np.testing.assert_array_equal(other.lines, np.where(reference.lines > 10, reference.lines + 2, reference.lines))
