@@ -21,12 +21,15 @@ setup(
     install_requires=[
         "numpy>=2.0",
         "pysam>=0.22",
+        "macs3>=3.0",
+        "matplotlib>=3.7",
     ],
     extras_require={
-        "test": ["pytest>=8", "pybedtools>=0.10"],
+        "test": ["pytest>=8", "pybedtools>=0.10", "deeptools>=3.5"],
     },
     entry_points={
         "console_scripts": [
+            "deepgmap-bam-to-peaks = deepgmap_core.cli.bam_to_peaks:main",
             "deepgmap-make-training-windows = deepgmap_core.cli.make_training_windows:main",
         ],
     },

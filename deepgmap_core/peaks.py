@@ -132,3 +132,25 @@ def read_peaks(path, what="peak file"):
         rows = order[bounds[i]:bounds[i + 1]]
         by_chrom[str(chrom)] = Intervals(starts[rows], ends[rows], summits[rows], line_numbers[rows])
     return PeakSet(path, by_chrom)
+
+
+def merge_intervals(starts, ends):
+    """Union of intervals as sorted, non-overlapping (starts, ends); touching ones are joined."""
+    if len(starts) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    order = np.argsort(starts, kind="stable")
+    starts, ends = starts[order], ends[order]
+    reach = np.maximum.accumulate(ends)
+    opens = np.concatenate([[True], starts[1:] > reach[:-1]])
+    closes = np.concatenate([opens[1:], [True]])
+    return starts[opens], reach[closes]
+
+
+def overlaps_any(starts, ends, merged_starts, merged_ends):
+    """Mask of the intervals [start, end) that overlap any merged interval by >= 1 bp."""
+    # The first merged interval ending after `start` is the only candidate: it overlaps if it begins before `end`.
+    candidate = np.searchsorted(merged_ends, starts, side="right")
+    inside = candidate < len(merged_starts)
+    result = np.zeros(len(starts), dtype=bool)
+    result[inside] = merged_starts[candidate[inside]] < ends[inside]
+    return result

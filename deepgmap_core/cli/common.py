@@ -47,10 +47,11 @@ def command_line(prog, argv):
 
 
 def run_tool(prog, parser, action, argv=None):
-    """Parse `argv`, run `action(args, argv)` and turn expected failures into one line and an exit code."""
+    """Parse `argv`, run `action(args, argv)` and turn expected failures into one line and an
+    exit code; the action may return its own exit code."""
     args = parser.parse_args(argv)
     try:
-        action(args, argv)
+        code = action(args, argv)
     except InputError as error:
         message(f"{prog}: error: {error}")
         return EXIT_INPUT_ERROR
@@ -65,4 +66,4 @@ def run_tool(prog, parser, action, argv=None):
     except KeyboardInterrupt:
         message(f"{prog}: interrupted")
         return 130
-    return 0
+    return code or 0
