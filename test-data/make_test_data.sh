@@ -18,3 +18,6 @@ awk -v OFS='\t' '$1=="chr22" && $2>=20000000 && $3<=21000000 {
   printf "%s\t%d\t%d\tH3K4me3_peak_%d\t%d\t.\t%s\t%.2f\t%.2f\t%d\n", $1, $2 - 1, $3, n, score, $8, $7 / 10, q, $5
 }' "$DATA/K562_H3K4me3.chr22.macs1_peaks.xls" > H3K4me3.narrowPeak
 awk -v OFS='\t' '($1=="chr20" && $2<5000000) || ($1=="chr22" && $2<21000000)' "$DATA/hg19-blacklist.v2.bed" > blacklist.bed
+# ENCODE K562 H3K4me3 reads on the real chr22 piece (the BAM header keeps chr22's full length).
+samtools view -b -o K562_H3K4me3.chr22_20M.bam "$DATA/K562_H3K4me3.chr22.bam" chr22:20000000-21000000
+samtools index K562_H3K4me3.chr22_20M.bam
