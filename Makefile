@@ -25,10 +25,13 @@ setup: system-deps $(VENV)/.installed
 
 demo: setup
 	mkdir -p $(DEMO_OUT)
+	$(BIN)/deepgmap-bam-to-peaks --bam test-data/K562_H3K4me3.chr22_20M.bam --name K562_H3K4me3 \
+	    --blacklist test-data/blacklist.bed --min-peaks 20 --peaks $(DEMO_OUT)/H3K4me3.narrowPeak \
+	    --summits $(DEMO_OUT)/H3K4me3.summits.bed --qc $(DEMO_OUT)/H3K4me3.qc.tsv --qc-plot $(DEMO_OUT)/H3K4me3.qc.png
 	$(BIN)/deepgmap-make-training-windows --genome test-data/genome.fa.gz \
-	    --peaks test-data/CTCF.bed test-data/H3K4me3.narrowPeak --blacklist test-data/blacklist.bed \
-	    --test-chroms chr22 --seed 1 -o $(DEMO_OUT)/windows.tsv.gz
-	@echo "demo: wrote $(DEMO_OUT)/windows.tsv.gz"
+	    --peaks test-data/CTCF.bed $(DEMO_OUT)/H3K4me3.narrowPeak --names CTCF H3K4me3 \
+	    --blacklist test-data/blacklist.bed --test-chroms chr22 --seed 1 -o $(DEMO_OUT)/windows.tsv.gz
+	@echo "demo: outputs in $(DEMO_OUT)/"
 
 test-python: setup
 	$(BIN)/python -m pytest -p no:cacheprovider tests
@@ -40,6 +43,7 @@ test: test-python test-galaxy
 
 benchmark: setup
 	$(BIN)/python benchmarks/windows.py
+	$(BIN)/python benchmarks/qc.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .galaxy-run *.egg-info

@@ -1,5 +1,6 @@
 """Aligned reads: opening BAM files with an index, and streaming read spans as numpy arrays."""
 
+import array
 import os
 import shutil
 import tempfile
@@ -103,10 +104,13 @@ class IndexedBam:
         arrays in coordinate order. Reads stream from the index one at a time; only the two
         numbers per read are kept."""
         excluded, min_mapq = read_filter.excluded_flags, read_filter.min_mapq
-        spans = np.fromiter(
-            ((read.reference_start, read.reference_end) for read in self.bam.fetch(chrom, start, end)
-             if not read.flag & excluded and read.mapping_quality >= min_mapq),
-            dtype=np.dtype((np.int64, 2)))
+        spans = array.array("q")
+        keep = spans.append  # the per-read work is this loop body: keep it minimal
+        for read in self.bam.fetch(chrom, start, end):
+            if not read.flag & excluded and (not min_mapq or read.mapping_quality >= min_mapq):
+                keep(read.reference_start)
+                keep(read.reference_end)
+        spans = np.frombuffer(spans, dtype=np.int64).reshape(-1, 2)
         return spans[:, 0], spans[:, 1]
 
     def close(self):

@@ -20,7 +20,7 @@ from .alignments import IndexedBam, is_mitochondrial
 from .peaks import merge_intervals, overlaps_any
 from .progress import ProgressBar
 
-CHUNK = 10_000_000  # bp of one unit of work; a multiple of FINGERPRINT_BIN
+CHUNK = 2_000_000  # bp of one unit of work (small enough to balance processes); a multiple of FINGERPRINT_BIN
 FINGERPRINT_BIN = 10_000
 
 
