@@ -23,14 +23,20 @@ setup(
         "pysam>=0.22",
         "macs3>=3.0",
         "matplotlib>=3.7",
+        "keras>=3.0",
+        "scikit-learn>=1.3",
     ],
     extras_require={
+        # A Keras backend: TensorFlow (CPU-only build for machines without a GPU), or JAX/PyTorch.
+        "tensorflow": ["tensorflow>=2.16"],
+        "cpu": ["tensorflow-cpu>=2.16"],
         "test": ["pytest>=8", "pybedtools>=0.10", "deeptools>=3.5"],
     },
     entry_points={
         "console_scripts": [
             "deepgmap-bam-to-peaks = deepgmap_core.cli.bam_to_peaks:main",
             "deepgmap-make-training-windows = deepgmap_core.cli.make_training_windows:main",
+            "deepgmap-train-model = deepgmap_core.cli.train_model:main",
         ],
     },
 )

@@ -50,6 +50,17 @@ def one_hot_encode(sequence, dtype=np.float32):
     return _ONE_HOT_ROWS.astype(dtype)[base_codes(sequence)]
 
 
+def one_hot_windows(genome, chroms, starts, window, dtype=np.float32):
+    """One-hot batch (n, window, 4) of the windows [start, start + window) read from `genome`.
+
+    The sequences are joined and encoded in one vectorised step; only the reads are per window.
+    """
+    joined = b"".join(genome.fetch(chrom, int(start), int(start) + window) for chrom, start in zip(chroms, starts))
+    if len(joined) != len(starts) * window:
+        raise InputError(f"{genome.path}: some windows of {window} bp run past their chromosome's end")
+    return _ONE_HOT_ROWS.astype(dtype)[base_codes(joined)].reshape(len(starts), window, 4)
+
+
 def reverse_complement(sequence):
     """Reverse complement of a DNA string (IUPAC codes complemented, case kept)."""
     complemented = _as_bytes(sequence).translate(_COMPLEMENT)[::-1]

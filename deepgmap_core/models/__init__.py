@@ -1,0 +1,69 @@
+"""The DeepGMAP paper's eight models, registered by name.
+
+Hyper-parameters follow the original (see the reference table in the README): VALID
+convolutions with stride 1 and ReLU, max-pooling (SAME), ReLU dense layers, one sigmoid unit
+per class; weights truncated-normal (sd 0.005 for the conv3/conv4 families, 0.001 for
+DeepSEA, Basset and DanQ), biases 0.1. Models marked "+reg" add 5e-7 * sum(W^2) over every
+kernel and 1e-8 * L1 of the predictions to the loss. Dropout rates are 1 - the original's
+keep probabilities. `width_scale` multiplies every filter, LSTM and dense count.
+
+This module holds the specifications only (importing it does not import Keras); build.py
+turns them into Keras models.
+"""
+
+from dataclasses import dataclass
+
+from ..errors import InputError
+
+
+@dataclass(frozen=True)
+class Conv:
+    filters: int
+    width: int
+    pool: int = 1
+    dropout: float = 0.0
+    frss: bool = False
+
+
+@dataclass(frozen=True)
+class Architecture:
+    convs: tuple
+    dense: tuple             # (units, dropout) per hidden dense layer
+    init_sd: float
+    regularized: bool
+    lstm: int = 0            # units per direction of a bidirectional LSTM after the convolutions
+
+
+# conv3-FRSS, conv4-FRSS+ and DanQ-FRSS take conv4's dropout (keep 0.8 after the second and
+# later convolutions, 0.5 on the dense layer), which the reference leaves implicit for them.
+ARCHITECTURES = {
+    "deepsea": Architecture((Conv(320, 8, 4), Conv(480, 8, 4), Conv(960, 8, 1, 0.2)), ((925, 0.5),), 0.001, True),
+    "basset": Architecture((Conv(300, 19, 3), Conv(200, 11, 4, 0.2), Conv(200, 7, 4, 0.2)),
+                           ((1000, 0.5), (1000, 0.5)), 0.001, False),
+    "danq": Architecture((Conv(320, 26, 13, 0.2),), ((925, 0.0),), 0.001, False, lstm=320),
+    "conv4": Architecture((Conv(320, 9, 2), Conv(480, 9, 2, 0.2), Conv(480, 7, 2, 0.2), Conv(480, 8, 4, 0.2)),
+                          ((925, 0.5),), 0.005, True),
+    "conv3-frss": Architecture((Conv(320, 9, 2, frss=True), Conv(480, 9, 2, 0.2, frss=True), Conv(480, 7, 2, 0.2)),
+                               ((925, 0.5),), 0.005, True),
+    "conv4-frss": Architecture((Conv(320, 9, 2, frss=True), Conv(480, 9, 2, 0.2, frss=True), Conv(480, 7, 2, 0.2),
+                                Conv(480, 8, 4, 0.2)), ((925, 0.5),), 0.005, True),
+    "conv4-frss-plus": Architecture((Conv(320, 7, 2, frss=True), Conv(560, 12, 2, 0.2, frss=True),
+                                     Conv(560, 8, 2, 0.2), Conv(560, 7, 4, 0.2)), ((925, 0.5),), 0.005, True),
+    "danq-frss": Architecture((Conv(320, 13, 2, frss=True), Conv(320, 13, 6, 0.2, frss=True)),
+                              ((925, 0.5),), 0.005, True, lstm=320),
+}
+DEFAULT_MODEL = "conv4-frss"
+L2_WEIGHT = 5e-7
+L1_PREDICTION_WEIGHT = 1e-8
+
+
+def model_names():
+    return list(ARCHITECTURES)
+
+
+def architecture(name):
+    if name not in ARCHITECTURES:
+        raise InputError(f"unknown model {name!r}; the models are: {', '.join(ARCHITECTURES)}")
+    return ARCHITECTURES[name]
+
+

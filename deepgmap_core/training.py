@@ -1,0 +1,358 @@
+"""Training on windows streamed from the genome, with validation on held-out chromosomes.
+
+Windows come from a make-training-windows table and are read from the FASTA by coordinates
+and one-hot encoded batch by batch: memory is O(batch), the data set is never materialised.
+Every epoch the model is scored on the valid split (AUROC, AUPRC per class); the best model
+by mean AUPRC is kept, training stops early after `patience` epochs without improvement, and
+a checkpoint after each epoch lets an interrupted run resume.
+"""
+
+import base64
+import io
+import math
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+
+import keras
+import numpy as np
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from . import __version__
+from .errors import InputError
+from .genome import ONE_HOT_ORDER, one_hot_windows
+from .models.build import build_model
+from .models.files import load_model, read_metadata, save_model
+from .progress import ProgressBar, message, warn
+from .windows import SPLITS
+
+
+@dataclass
+class TrainSettings:
+    model: str = "conv4-frss"
+    width_scale: float = 1.0
+    epochs: int = 10
+    steps_per_epoch: int = 0        # 0: one pass over the train windows
+    batch_size: int = 100
+    learning_rate: float = 1e-4
+    seed: int = 0
+    patience: int = 3               # 0: no early stopping
+    max_valid_windows: int = 0      # 0: all
+    max_test_windows: int = 0       # 0: all
+
+    def check(self):
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) <= 0:
+                raise InputError(f"--{name.replace('_', '-')} must be > 0, got {getattr(self, name)}")
+        for name in ("steps_per_epoch", "patience", "max_valid_windows", "max_test_windows"):
+            if getattr(self, name) < 0:
+                raise InputError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+        if self.learning_rate <= 0:
+            raise InputError(f"--learning-rate must be > 0, got {self.learning_rate}")
+
+
+class TrainBatches(keras.utils.PyDataset):
+    """`steps` shuffled batches of epoch `epoch`, from an endless stream of train windows that
+    is reshuffled (seeded by pass number) each time it has gone through them all."""
+
+    def __init__(self, genome, table, rows, batch_size, steps, seed):
+        super().__init__()
+        self.genome, self.table, self.rows = genome, table, rows
+        self.batch_size, self.steps, self.seed = batch_size, steps, seed
+        self.epoch = 0
+        self._orders = {}
+
+    def _order(self, pass_number):
+        if pass_number not in self._orders:
+            self._orders = {pass_number: np.random.default_rng([self.seed, pass_number]).permutation(self.rows)}
+        return self._orders[pass_number]
+
+    def __len__(self):
+        return self.steps
+
+    def __getitem__(self, index):
+        first = (self.epoch * self.steps + index) * self.batch_size
+        positions = np.arange(first, first + self.batch_size)
+        passes, offsets = np.divmod(positions, len(self.rows))
+        rows = np.concatenate([self._order(p)[offsets[passes == p]] for p in np.unique(passes)])
+        return window_batch(self.genome, self.table, rows)
+
+
+class OrderedBatches(keras.utils.PyDataset):
+    """The windows of `rows` in order, for prediction."""
+
+    def __init__(self, genome, table, rows, batch_size):
+        super().__init__()
+        self.genome, self.table, self.rows, self.batch_size = genome, table, rows, batch_size
+
+    def __len__(self):
+        return math.ceil(len(self.rows) / self.batch_size)
+
+    def __getitem__(self, index):
+        return window_batch(self.genome, self.table, self.rows[index * self.batch_size:(index + 1) * self.batch_size])[0]
+
+
+def window_batch(genome, table, rows):
+    window = int(table.ends[rows[0]] - table.starts[rows[0]])
+    x = one_hot_windows(genome, table.chroms[rows], table.starts[rows], window)
+    return x, table.labels[rows].astype(np.float32)
+
+
+def score_predictions(labels, predictions, class_names):
+    """Per class: AUROC, AUPRC, positives, windows (NaN where a class has one label only)."""
+    scores = []
+    for i, name in enumerate(class_names):
+        truth = labels[:, i]
+        both = 0 < truth.sum() < len(truth)
+        scores.append({"class": name, "auroc": roc_auc_score(truth, predictions[:, i]) if both else math.nan,
+                       "auprc": average_precision_score(truth, predictions[:, i]) if both else math.nan,
+                       "positives": int(truth.sum()), "windows": int(len(truth))})
+    return scores
+
+
+def mean_of(scores, key):
+    values = [s[key] for s in scores if not math.isnan(s[key])]
+    return float(np.mean(values)) if values else math.nan
+
+
+def binary_cross_entropy(labels, predictions):
+    p = np.clip(predictions, 1e-7, 1 - 1e-7)
+    return float(-np.mean(labels * np.log(p) + (1 - labels) * np.log(1 - p)))
+
+
+def split_rows(table, split, limit, seed):
+    """Rows of one split; at most `limit` of them (a seeded random subset, in table order)."""
+    rows = np.flatnonzero(table.splits == split)
+    if limit and len(rows) > limit:
+        rows = np.sort(np.random.default_rng([seed, SPLITS.index(split)]).choice(rows, limit, replace=False))
+    return rows
+
+
+def check_training_data(table, genome, train_rows, valid_rows, batch_size):
+    missing = sorted(set(np.unique(table.chroms)) - set(genome.lengths))
+    if missing:
+        raise InputError(f"the windows table names chromosome(s) the genome lacks: {', '.join(missing[:5])} "
+                         f"(is it the genome the windows were made on?)")
+    if len(train_rows) == 0:
+        raise InputError("no windows in the train split")
+    if len(valid_rows) == 0:
+        raise InputError("no windows in the valid split: make the windows with --valid-chroms")
+    if batch_size > len(train_rows):
+        raise InputError(f"--batch-size {batch_size} is larger than the {len(train_rows)} train windows")
+    for split, rows in (("train", train_rows), ("valid", valid_rows)):
+        positives = table.labels[rows].sum(axis=0)
+        if not positives.any():
+            raise InputError(f"no positive window in the {split} split")
+        for name, count in zip(table.class_names, positives):
+            if count == 0:
+                warn(f"class {name} has no positive window in the {split} split: its AUPRC there is undefined")
+
+
+def configure_determinism(seed):
+    """Same seed, same inputs, same weights (on CPU): seeds Python, numpy and the backend,
+    and asks TensorFlow for deterministic kernels."""
+    keras.utils.set_random_seed(seed)
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+
+
+def compile_model(model, learning_rate):
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=keras.losses.BinaryCrossentropy())
+
+
+def accelerator():
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        return f"GPU ({len(gpus)})" if gpus else "CPU"
+    return keras.backend.backend()
+
+
+def package_versions():
+    import sklearn
+
+    versions = {"deepgmap": __version__, "keras": keras.__version__, "backend": keras.backend.backend(),
+                "numpy": np.__version__, "scikit-learn": sklearn.__version__, "python": platform.python_version()}
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        versions["tensorflow"] = tf.__version__
+    return versions
+
+
+class _ProgressCallback(keras.callbacks.Callback):
+    def __init__(self, bar, batch_size):
+        super().__init__()
+        self.bar, self.batch_size = bar, batch_size
+        self.losses = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.losses.append(float((logs or {}).get("loss", math.nan)))
+        self.bar.update(self.batch_size)
+
+
+@dataclass
+class TrainingState:
+    epoch: int = 0                  # epochs done
+    best_epoch: int = 0
+    best_auprc: float = -1.0
+    history: list = field(default_factory=list)
+
+
+def model_metadata(table, settings, state, extra):
+    window = int(table.ends[0] - table.starts[0])
+    return {"class_names": table.class_names, "window": window, "one_hot_order": ONE_HOT_ORDER,
+            "model": settings.model, "width_scale": settings.width_scale,
+            "split": {"train": sorted(set(table.chroms[table.splits == "train"])),
+                      "valid": sorted(set(table.chroms[table.splits == "valid"])),
+                      "test": sorted(set(table.chroms[table.splits == "test"]))},
+            "seed": settings.seed, "settings": asdict(settings), "versions": package_versions(),
+            "windows_table": table.metadata, "state": asdict(state), **extra}
+
+
+def resume_state(checkpoint, table, settings):
+    metadata = read_metadata(checkpoint)
+    for key, expected in (("model", settings.model), ("width_scale", settings.width_scale),
+                          ("class_names", table.class_names)):
+        if metadata.get(key) != expected:
+            raise InputError(f"{checkpoint}: checkpoint of another run ({key} {metadata.get(key)!r}, "
+                             f"this run {expected!r}): remove it or run without --resume")
+    model, _ = load_model(checkpoint)
+    return model, TrainingState(**metadata["state"])
+
+
+def train_model(genome, table, settings, output, command_line, resume=False):
+    """Train, keep the best model in `output`, return (best model, metadata)."""
+    settings.check()
+    train_rows = split_rows(table, "train", 0, settings.seed)
+    valid_rows = split_rows(table, "valid", settings.max_valid_windows, settings.seed)
+    test_rows = split_rows(table, "test", settings.max_test_windows, settings.seed)
+    check_training_data(table, genome, train_rows, valid_rows, settings.batch_size)
+    steps = settings.steps_per_epoch or math.ceil(len(train_rows) / settings.batch_size)
+    checkpoint = output + ".checkpoint.keras"
+    configure_determinism(settings.seed)
+    if resume and os.path.exists(checkpoint):
+        model, state = resume_state(checkpoint, table, settings)
+        message(f"resuming from {checkpoint} after epoch {state.epoch}")
+    else:
+        model = build_model(settings.model, len(table.class_names), int(table.ends[0] - table.starts[0]),
+                            settings.width_scale)
+        compile_model(model, settings.learning_rate)
+        state = TrainingState()
+    extra = {"command": command_line}
+    message(f"{settings.model} (width x{settings.width_scale}, {model.count_params():,} parameters) on "
+            f"{accelerator()}: {len(train_rows):,} train, {len(valid_rows):,} valid, {len(test_rows):,} test windows; "
+            f"{steps} steps of {settings.batch_size} per epoch")
+    batches = TrainBatches(genome, table, train_rows, settings.batch_size, steps, settings.seed)
+    valid_batches = OrderedBatches(genome, table, valid_rows, settings.batch_size)
+    while state.epoch < settings.epochs and not (settings.patience and
+                                                 state.epoch - state.best_epoch >= settings.patience):
+        batches.epoch = state.epoch
+        started = time.monotonic()
+        with ProgressBar(steps * settings.batch_size, f"epoch {state.epoch + 1}/{settings.epochs}", "samples") as bar:
+            callback = _ProgressCallback(bar, settings.batch_size)
+            model.fit(batches, epochs=state.epoch + 1, initial_epoch=state.epoch, verbose=0, callbacks=[callback])
+        seconds = time.monotonic() - started
+        predictions = model.predict(valid_batches, verbose=0)
+        labels = table.labels[valid_rows].astype(np.float32)
+        scores = score_predictions(labels, predictions, table.class_names)
+        state.epoch += 1
+        record = {"epoch": state.epoch, "train_loss": float(np.nanmean(callback.losses)),
+                  "valid_loss": binary_cross_entropy(labels, predictions), "seconds": seconds,
+                  "samples_per_second": steps * settings.batch_size / seconds, "valid": scores,
+                  "valid_mean_auprc": mean_of(scores, "auprc"), "valid_mean_auroc": mean_of(scores, "auroc")}
+        state.history.append(record)
+        improved = record["valid_mean_auprc"] > state.best_auprc
+        if improved:
+            state.best_auprc, state.best_epoch = record["valid_mean_auprc"], state.epoch
+            save_model(model, output, model_metadata(table, settings, state, extra))
+        message(f"epoch {state.epoch}: train loss {record['train_loss']:.4f}, valid loss {record['valid_loss']:.4f}, "
+                f"valid AUROC {record['valid_mean_auroc']:.4f}, AUPRC {record['valid_mean_auprc']:.4f}"
+                f"{' (best so far)' if improved else ''}; {record['samples_per_second']:.1f} samples/s")
+        save_model(model, checkpoint, model_metadata(table, settings, state, extra))
+    best, _ = load_model(output)
+    final = {"valid": state.history[state.best_epoch - 1]["valid"]}
+    if len(test_rows):
+        test_predictions = best.predict(OrderedBatches(genome, table, test_rows, settings.batch_size), verbose=0)
+        final["test"] = score_predictions(table.labels[test_rows], test_predictions, table.class_names)
+    extra["final_metrics"] = final
+    metadata = model_metadata(table, settings, state, extra)
+    save_model(best, output, metadata)
+    os.unlink(checkpoint)
+    return best, metadata
+
+
+def metrics_table(metadata):
+    """Per epoch and class the valid AUROC/AUPRC and losses; then the best model on valid and test."""
+    lines = [f"##deepgmap_version={__version__}", "##tool=train-model", f"##command={metadata['command']}",
+             f"##model={metadata['model']}", f"##width_scale={metadata['width_scale']}",
+             f"##best_epoch={metadata['state']['best_epoch']}",
+             "#epoch\tsplit\tclass\tauroc\tauprc\tpositives\twindows\ttrain_loss\tvalid_loss"]
+    for record in metadata["state"]["history"]:
+        for score in record["valid"]:
+            lines.append(f"{record['epoch']}\tvalid\t{score['class']}\t{score['auroc']:.6f}\t{score['auprc']:.6f}\t"
+                         f"{score['positives']}\t{score['windows']}\t{record['train_loss']:.6f}\t{record['valid_loss']:.6f}")
+    for split, scores in metadata["final_metrics"].items():
+        for score in scores:
+            lines.append(f"best\t{split}\t{score['class']}\t{score['auroc']:.6f}\t{score['auprc']:.6f}\t"
+                         f"{score['positives']}\t{score['windows']}\t.\t.")
+    return "\n".join(lines) + "\n"
+
+
+def learning_curves_png(metadata):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    history = metadata["state"]["history"]
+    epochs = [r["epoch"] for r in history]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    left.plot(epochs, [r["train_loss"] for r in history], "o-", label="train")
+    left.plot(epochs, [r["valid_loss"] for r in history], "o-", label="valid")
+    left.set(xlabel="epoch", ylabel="binary cross-entropy", title="Loss")
+    left.legend()
+    for i, name in enumerate(metadata["class_names"]):
+        right.plot(epochs, [r["valid"][i]["auprc"] for r in history], "o-", label=name)
+    right.axvline(metadata["state"]["best_epoch"], color="grey", linestyle=":", label="best")
+    right.set(xlabel="epoch", ylabel="AUPRC (valid)", title="AUPRC per class", ylim=(0, 1))
+    right.legend(fontsize=8)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def report_html(metadata):
+    """A self-contained HTML page: learning curves (embedded PNG), the final metrics, provenance."""
+    from html import escape
+
+    picture = base64.b64encode(learning_curves_png(metadata)).decode()
+    rows = "".join(f"<tr><td>{escape(split)}</td><td>{escape(s['class'])}</td><td>{s['auroc']:.4f}</td>"
+                   f"<td>{s['auprc']:.4f}</td><td>{s['positives']:,}</td><td>{s['windows']:,}</td></tr>"
+                   for split, scores in metadata["final_metrics"].items() for s in scores)
+    facts = {"model": f"{metadata['model']} (width x{metadata['width_scale']})",
+             "classes": ", ".join(metadata["class_names"]), "window": f"{metadata['window']} bp",
+             "best epoch": metadata["state"]["best_epoch"], "seed": metadata["seed"],
+             "train chromosomes": ", ".join(metadata["split"]["train"]),
+             "valid chromosomes": ", ".join(metadata["split"]["valid"]),
+             "test chromosomes": ", ".join(metadata["split"]["test"]) or "none",
+             "versions": ", ".join(f"{k} {v}" for k, v in metadata["versions"].items()),
+             "command": metadata["command"]}
+    facts_rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in facts.items())
+    return f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>DeepGMAP training report: {escape(metadata['model'])}</title>
+<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}</style></head><body>
+<h1>DeepGMAP training report</h1>
+<h2>Learning curves</h2><img alt="loss and AUPRC per epoch" src="data:image/png;base64,{picture}">
+<h2>Best model on held-out chromosomes</h2>
+<table><tr><th>split</th><th>class</th><th>AUROC</th><th>AUPRC</th><th>positives</th><th>windows</th></tr>{rows}</table>
+<h2>Run</h2><table>{facts_rows}</table>
+</body></html>
+"""
