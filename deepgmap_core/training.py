@@ -138,13 +138,14 @@ def check_training_data(table, genome, train_rows, valid_rows, batch_size):
         raise InputError("no windows in the train split")
     if len(valid_rows) == 0:
         raise InputError("no windows in the valid split: make the windows with --valid-chroms")
+    positives = {split: table.labels[rows].sum(axis=0) for split, rows in (("train", train_rows), ("valid", valid_rows))}
+    for split, counts in positives.items():
+        if not counts.any():
+            raise InputError(f"no positive window in the {split} split")
     if batch_size > len(train_rows):
         raise InputError(f"--batch-size {batch_size} is larger than the {len(train_rows)} train windows")
-    for split, rows in (("train", train_rows), ("valid", valid_rows)):
-        positives = table.labels[rows].sum(axis=0)
-        if not positives.any():
-            raise InputError(f"no positive window in the {split} split")
-        for name, count in zip(table.class_names, positives):
+    for split, counts in positives.items():
+        for name, count in zip(table.class_names, counts):
             if count == 0:
                 warn(f"class {name} has no positive window in the {split} split: its AUPRC there is undefined")
 

@@ -62,7 +62,7 @@ def build_parser():
 
 def run(args, argv):
     # Quiet TensorFlow's start-up chatter; oneDNN slows training on CPUs by 30-45%.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     from ..training import TrainSettings, metrics_table, report_html, train_model
 

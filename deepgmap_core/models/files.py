@@ -44,8 +44,9 @@ def read_metadata(path):
             metadata = json.loads(archive.read(METADATA_ENTRY))
     except (zipfile.BadZipFile, KeyError, ValueError):
         raise InputError(f"{path}: not a DeepGMAP model file (a .keras archive with {METADATA_ENTRY})") from None
-    if metadata.get("format") != FORMAT:
-        raise InputError(f"{path}: unsupported model file format {metadata.get('format')!r} (expected {FORMAT})")
+    stored_format = metadata.pop("format", None)
+    if stored_format != FORMAT:
+        raise InputError(f"{path}: unsupported model file format {stored_format!r} (expected {FORMAT})")
     return metadata
 
 

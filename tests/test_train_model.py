@@ -1,0 +1,218 @@
+"""train-model on real windows: every architecture trains, saves, reloads and predicts the same;
+FRSS equivariance; the loss terms; determinism; resume after a real interruption; bad input."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from deepgmap_core.cli.make_training_windows import main as make_windows  # noqa: E402
+from deepgmap_core.cli.train_model import main as train_main  # noqa: E402
+from deepgmap_core.errors import InputError  # noqa: E402
+from deepgmap_core.genome import Genome, one_hot_windows, reverse_complement_one_hot  # noqa: E402
+from deepgmap_core.models import L1_PREDICTION_WEIGHT, L2_WEIGHT, model_names  # noqa: E402
+from deepgmap_core.models.build import build_model  # noqa: E402
+from deepgmap_core.models.files import load_model, read_metadata  # noqa: E402
+from deepgmap_core.training import TrainSettings, train_model  # noqa: E402
+from deepgmap_core.windows import read_windows_table  # noqa: E402
+
+TINY = 0.05
+
+
+@pytest.fixture(scope="module")
+def windows(test_data, tmp_path_factory):
+    """Real windows: hg19 chr20:1-5 Mb (train) and chr22 (valid), CTCF and K562 H3K4me3 peaks."""
+    out = tmp_path_factory.mktemp("windows") / "windows.tsv"
+    assert make_windows(["--genome", str(test_data / "genome.fa.gz"), "--peaks", str(test_data / "CTCF.bed"),
+                         str(test_data / "H3K4me3.narrowPeak"), "--blacklist", str(test_data / "blacklist.bed"),
+                         "--valid-chroms", "chr22", "--seed", "1", "-o", str(out)]) == 0
+    return str(out)
+
+
+@pytest.fixture(scope="module")
+def genome(test_data):
+    with Genome(str(test_data / "genome.fa.gz")) as handle:
+        yield handle
+
+
+def small_settings(model="conv4-frss", **changes):
+    values = dict(model=model, width_scale=TINY, epochs=1, steps_per_epoch=2, batch_size=20,
+                  max_valid_windows=100, seed=3)
+    values.update(changes)
+    return TrainSettings(**values)
+
+
+@pytest.mark.parametrize("name", model_names())
+def test_every_model_trains_saves_reloads_and_predicts_the_same(name, genome, windows, tmp_path):
+    table = read_windows_table(windows)
+    output = str(tmp_path / "model.keras")
+    model, metadata = train_model(genome, table, small_settings(name), output, "test")
+    assert metadata["model"] == name and metadata["class_names"] == ["CTCF", "H3K4me3"]
+    reloaded, reloaded_metadata = load_model(output)
+    batch = one_hot_windows(genome, table.chroms[:16], table.starts[:16], 1000)
+    np.testing.assert_allclose(reloaded.predict(batch, verbose=0), model.predict(batch, verbose=0), atol=1e-6)
+    assert reloaded_metadata == metadata
+    assert not os.path.exists(output + ".checkpoint.keras")
+
+
+def test_model_file_carries_what_predicting_and_reviewing_need(genome, windows, tmp_path):
+    output = str(tmp_path / "model.keras")
+    _, metadata = train_model(genome, read_windows_table(windows), small_settings(), output, "cmd")
+    stored = read_metadata(output)
+    assert stored["class_names"] == ["CTCF", "H3K4me3"] and stored["window"] == 1000
+    assert stored["one_hot_order"] == "AGCT" and stored["model"] == "conv4-frss" and stored["width_scale"] == TINY
+    assert stored["split"] == {"train": ["chr20"], "valid": ["chr22"], "test": []}
+    assert stored["seed"] == 3 and stored["versions"]["keras"] == keras.__version__
+    assert {s["class"] for s in stored["final_metrics"]["valid"]} == {"CTCF", "H3K4me3"}
+    assert stored["windows_table"]["tool"] == "make-training-windows"
+    with zipfile.ZipFile(output) as archive:
+        assert {"config.json", "model.weights.h5", "deepgmap.json"} <= set(archive.namelist())
+
+
+@pytest.mark.parametrize("name", ["conv3-frss", "conv4-frss", "conv4-frss-plus", "danq-frss"])
+def test_frss_layer_two_is_reverse_complement_equivariant(name, genome):
+    keras.utils.set_random_seed(11)
+    model = build_model(name, 2, 1000, 0.25)
+    layer_two = keras.Model(model.input, model.get_layer("frss2").output)
+    x = one_hot_windows(genome, ["chr20"] * 4, [1_000_000, 2_000_000, 3_000_000, 4_000_000], 1000)
+    # Random weights of a realistic scale (the initial ones are tiny).
+    for layer in ("frss1", "frss2"):
+        kernel = model.get_layer(layer).kernel
+        kernel.assign(np.random.default_rng(5).normal(0, 0.3, kernel.shape).astype("float32"))
+    forward = np.asarray(layer_two(x))
+    reverse = np.asarray(layer_two(np.ascontiguousarray(reverse_complement_one_hot(x))))
+    assert np.abs(forward).max() > 0.1
+    np.testing.assert_allclose(reverse, forward[:, ::-1], atol=1e-4 * np.abs(forward).max())
+    # The whole network is not strand-invariant (layers 3+ are ordinary).
+    assert not np.allclose(model(x), model(np.ascontiguousarray(reverse_complement_one_hot(x))), atol=1e-7)
+
+
+def test_loss_terms_l2_on_every_kernel_and_l1_on_predictions(genome):
+    x = one_hot_windows(genome, ["chr20"] * 5, [1_000_000 + 997 * i for i in range(5)], 1000)
+    for name in ("conv4-frss", "deepsea", "danq-frss"):
+        model = build_model(name, 2, 1000, TINY)
+        predictions = np.asarray(model(x, training=False))
+        kernels = [w for w in model.trainable_weights if w.path.endswith("kernel")]
+        expected = L2_WEIGHT * sum(float(np.sum(np.square(w))) for w in kernels)
+        # Keras 3 averages activity regularisation over the batch: 1e-8 * mean of sum |prediction|.
+        expected += L1_PREDICTION_WEIGHT * np.abs(predictions).sum() / len(x)
+        assert sum(float(loss) for loss in model.losses) == pytest.approx(expected, rel=1e-4)
+        assert len(model.losses) == len(kernels) + 1
+    plain = build_model("basset", 2, 1000, TINY)
+    plain(x)
+    assert plain.losses == []
+
+
+def test_same_seed_same_weights_other_seed_other_weights(genome, windows, tmp_path):
+    table = read_windows_table(windows)
+    weights = []
+    for run, seed in enumerate((3, 3, 4)):
+        model, _ = train_model(genome, table, small_settings(seed=seed, steps_per_epoch=3),
+                               str(tmp_path / f"m{run}.keras"), "test")
+        weights.append(model.get_weights())
+    assert all(np.array_equal(a, b) for a, b in zip(weights[0], weights[1]))
+    assert not all(np.array_equal(a, b) for a, b in zip(weights[0], weights[2]))
+
+
+def test_cli_writes_model_metrics_and_report(windows, test_data, tmp_path, capsys):
+    out = {name: str(tmp_path / name) for name in ("m.keras", "metrics.tsv", "report.html")}
+    assert train_main(["--genome", str(test_data / "genome.fa.gz"), "--windows", windows, "--width-scale", str(TINY),
+                       "--epochs", "2", "--steps-per-epoch", "2", "--batch-size", "20", "--max-valid-windows", "200",
+                       "--patience", "0", "-o", out["m.keras"], "--metrics", out["metrics.tsv"],
+                       "--report", out["report.html"]]) == 0
+    rows = [line.split("\t") for line in open(out["metrics.tsv"]) if not line.startswith("#")]
+    assert [(r[0], r[1], r[2]) for r in rows] == [("1", "valid", "CTCF"), ("1", "valid", "H3K4me3"),
+                                                  ("2", "valid", "CTCF"), ("2", "valid", "H3K4me3"),
+                                                  ("best", "valid", "CTCF"), ("best", "valid", "H3K4me3")]
+    assert all(0 <= float(r[4]) <= 1 for r in rows)
+    html = open(out["report.html"]).read()
+    assert "data:image/png;base64," in html and "conv4-frss" in html and "chr22" in html
+    err = capsys.readouterr().err
+    assert "epoch 2:" in err and "samples/s" in err and "best model" in err
+
+
+def test_resume_after_a_real_interruption(windows, test_data, tmp_path):
+    output = tmp_path / "m.keras"
+    checkpoint = Path(str(output) + ".checkpoint.keras")
+    args = [str(Path(sys.executable).parent / "deepgmap-train-model"), "--genome", str(test_data / "genome.fa.gz"),
+            "--windows", windows, "--width-scale", str(TINY), "--epochs", "3", "--steps-per-epoch", "30",
+            "--batch-size", "20", "--max-valid-windows", "100", "--patience", "0", "-o", str(output)]
+    process = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    stopped_after = read_metadata(str(checkpoint))["state"]["epoch"]
+    assert 1 <= stopped_after < 3
+    resumed = subprocess.run(args + ["--resume"], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming from {checkpoint} after epoch {stopped_after}" in resumed.stderr
+    history = read_metadata(str(output))["state"]["history"]
+    assert [record["epoch"] for record in history] == [1, 2, 3] and not checkpoint.exists()
+
+
+def test_resume_refuses_a_checkpoint_of_another_architecture(genome, windows, tmp_path):
+    table = read_windows_table(windows)
+    output = str(tmp_path / "m.keras")
+    train_model(genome, table, small_settings("basset"), str(tmp_path / "other.keras"), "test")
+    os.rename(tmp_path / "other.keras", output + ".checkpoint.keras")
+    with pytest.raises(InputError, match="checkpoint of another run"):
+        train_model(genome, table, small_settings("conv4-frss"), output, "test", resume=True)
+
+
+def write_table(path, rows, classes=("CTCF",)):
+    header = "#chrom\tstart\tend\tsplit\t" + "\t".join(classes)
+    path.write_text("##tool=make-training-windows\n" + header + "\n" + "".join("\t".join(map(str, r)) + "\n" for r in rows))
+    return str(path)
+
+
+@pytest.mark.parametrize("rows, extra, expected", [
+    ([("chr20", 1_000_000, 1_001_000, "train", 1), ("chrX", 0, 1000, "valid", 1)], [], "chromosome(s) the genome lacks"),
+    ([("chr20", 1_000_000, 1_001_000, "train", 1), ("chr20", 1_000_300, 1_001_300, "train", 0)], [], "no windows in the valid split"),
+    ([("chr20", 1_000_000, 1_001_000, "train", 1), ("chr22", 20_500_000, 20_501_000, "valid", 0)], [], "no positive window in the valid split"),
+    ([("chr20", 1_000_000, 1_001_000, "train", 0), ("chr22", 20_500_000, 20_501_000, "valid", 1)], [], "no positive window in the train split"),
+    ([("chr20", 1_000_000, 1_001_000, "train", 1), ("chr22", 20_500_000, 20_501_000, "valid", 1)], ["--batch-size", "5"], "larger than the 1 train windows"),
+])
+def test_bad_training_data_gives_one_line(test_data, tmp_path, capsys, rows, extra, expected):
+    table = write_table(tmp_path / "w.tsv", rows)
+    output = tmp_path / "m.keras"
+    assert train_main(["--genome", str(test_data / "genome.fa.gz"), "--windows", table, "--width-scale", str(TINY),
+                       "-o", str(output), *extra]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and expected in err[0], err
+    assert not output.exists()
+
+
+def test_class_without_positives_warns(genome, windows, tmp_path, capsys):
+    # H3K4me3 peaks lie on chr22 only: none in the train split.
+    train_model(genome, read_windows_table(windows), small_settings(), str(tmp_path / "m.keras"), "test")
+    assert "class H3K4me3 has no positive window in the train split" in capsys.readouterr().err
+
+
+def test_unknown_model_lists_the_names(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        train_main(["--genome", "g.fa", "--windows", "w.tsv", "--model", "resnet", "-o", str(tmp_path / "m")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "resnet" in err and all(name in err for name in model_names())
+    with pytest.raises(InputError, match="the models are: deepsea, basset"):
+        build_model("resnet", 1)
+
+
+def test_not_a_model_file(tmp_path):
+    path = tmp_path / "x.keras"
+    path.write_text(json.dumps({"not": "a model"}))
+    with pytest.raises(InputError, match="not a DeepGMAP model file"):
+        load_model(str(path))
