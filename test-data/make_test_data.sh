@@ -21,3 +21,6 @@ awk -v OFS='\t' '($1=="chr20" && $2<5000000) || ($1=="chr22" && $2<21000000)' "$
 # ENCODE K562 H3K4me3 reads on the real chr22 piece (the BAM header keeps chr22's full length).
 samtools view -b -o K562_H3K4me3.chr22_20M.bam "$DATA/K562_H3K4me3.chr22.bam" chr22:20000000-21000000
 samtools index K562_H3K4me3.chr22_20M.bam
+# Training windows for the train-model tests: chr20 train, chr22 valid.
+../.venv/bin/deepgmap-make-training-windows --genome genome.fa.gz --peaks CTCF.bed H3K4me3.narrowPeak \
+  --blacklist blacklist.bed --valid-chroms chr22 --keep-negatives 0.1 --seed 1 -o windows.tsv
