@@ -53,8 +53,12 @@ def read_metadata(path):
 def load_model(path, compile=True):
     """(Keras model, metadata) from a DeepGMAP model file."""
     metadata = read_metadata(path)
-    try:
-        model = keras.models.load_model(path, compile=compile)
-    except Exception as error:  # Keras raises many types for broken archives
-        raise InputError(f"{path}: cannot load the model ({type(error).__name__}: {error})") from None
+    with tempfile.TemporaryDirectory(prefix="deepgmap-model-") as folder:
+        # Keras accepts only names ending in .keras; Galaxy's datasets end in .dat.
+        named = os.path.join(folder, "model.keras")
+        os.symlink(os.path.abspath(path), named)
+        try:
+            model = keras.models.load_model(named, compile=compile)
+        except Exception as error:  # Keras raises many types for broken archives
+            raise InputError(f"{path}: cannot load the model ({type(error).__name__}: {error})") from None
     return model, metadata
