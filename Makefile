@@ -30,7 +30,10 @@ demo: setup
 	    --summits $(DEMO_OUT)/H3K4me3.summits.bed --qc $(DEMO_OUT)/H3K4me3.qc.tsv --qc-plot $(DEMO_OUT)/H3K4me3.qc.png
 	$(BIN)/deepgmap-make-training-windows --genome test-data/genome.fa.gz \
 	    --peaks test-data/CTCF.bed $(DEMO_OUT)/H3K4me3.narrowPeak --names CTCF H3K4me3 \
-	    --blacklist test-data/blacklist.bed --test-chroms chr22 --seed 1 -o $(DEMO_OUT)/windows.tsv.gz
+	    --blacklist test-data/blacklist.bed --valid-chroms chr22 --seed 1 -o $(DEMO_OUT)/windows.tsv.gz
+	$(BIN)/deepgmap-train-model --genome test-data/genome.fa.gz --windows $(DEMO_OUT)/windows.tsv.gz \
+	    --model conv4-frss --width-scale 0.25 --epochs 3 --steps-per-epoch 20 --max-valid-windows 1000 --seed 1 \
+	    -o $(DEMO_OUT)/model.keras --metrics $(DEMO_OUT)/metrics.tsv --report $(DEMO_OUT)/report.html
 	@echo "demo: outputs in $(DEMO_OUT)/"
 
 test-python: setup
@@ -44,6 +47,7 @@ test: test-python test-galaxy
 benchmark: setup
 	$(BIN)/python benchmarks/windows.py
 	$(BIN)/python benchmarks/qc.py
+	$(BIN)/python benchmarks/train.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .galaxy-run *.egg-info

@@ -13,6 +13,7 @@ import math
 import os
 import platform
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 import keras
@@ -52,12 +53,11 @@ class TrainSettings:
             raise InputError(f"--learning-rate must be > 0, got {self.learning_rate}")
 
 
-class TrainBatches(keras.utils.PyDataset):
+class TrainBatches:
     """`steps` shuffled batches of epoch `epoch`, from an endless stream of train windows that
     is reshuffled (seeded by pass number) each time it has gone through them all."""
 
     def __init__(self, genome, table, rows, batch_size, steps, seed):
-        super().__init__()
         self.genome, self.table, self.rows = genome, table, rows
         self.batch_size, self.steps, self.seed = batch_size, steps, seed
         self.epoch = 0
@@ -79,11 +79,20 @@ class TrainBatches(keras.utils.PyDataset):
         return window_batch(self.genome, self.table, rows)
 
 
-class OrderedBatches(keras.utils.PyDataset):
-    """The windows of `rows` in order, for prediction."""
+def prefetched(batches):
+    """The items of `batches` in order, each read in a background thread while the previous one
+    is being used (sequence reads and one-hot encoding release the GIL)."""
+    with ThreadPoolExecutor(1) as pool:
+        upcoming = pool.submit(batches.__getitem__, 0) if len(batches) else None
+        for index in range(len(batches)):
+            current = upcoming.result()
+            if index + 1 < len(batches):
+                upcoming = pool.submit(batches.__getitem__, index + 1)
+            yield current
 
+
+class _OrderedBatches:
     def __init__(self, genome, table, rows, batch_size):
-        super().__init__()
         self.genome, self.table, self.rows, self.batch_size = genome, table, rows, batch_size
 
     def __len__(self):
@@ -91,6 +100,12 @@ class OrderedBatches(keras.utils.PyDataset):
 
     def __getitem__(self, index):
         return window_batch(self.genome, self.table, self.rows[index * self.batch_size:(index + 1) * self.batch_size])[0]
+
+
+def predict_rows(model, genome, table, rows, batch_size):
+    """Predictions (len(rows), classes) for the windows `rows` of `table`, in order."""
+    batches = _OrderedBatches(genome, table, rows, batch_size)
+    return np.concatenate([keras.ops.convert_to_numpy(model.predict_on_batch(x)) for x in prefetched(batches)])
 
 
 def window_batch(genome, table, rows):
@@ -185,17 +200,6 @@ def package_versions():
     return versions
 
 
-class _ProgressCallback(keras.callbacks.Callback):
-    def __init__(self, bar, batch_size):
-        super().__init__()
-        self.bar, self.batch_size = bar, batch_size
-        self.losses = []
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.losses.append(float((logs or {}).get("loss", math.nan)))
-        self.bar.update(self.batch_size)
-
-
 @dataclass
 class TrainingState:
     epoch: int = 0                  # epochs done
@@ -249,20 +253,22 @@ def train_model(genome, table, settings, output, command_line, resume=False):
             f"{accelerator()}: {len(train_rows):,} train, {len(valid_rows):,} valid, {len(test_rows):,} test windows; "
             f"{steps} steps of {settings.batch_size} per epoch")
     batches = TrainBatches(genome, table, train_rows, settings.batch_size, steps, settings.seed)
-    valid_batches = OrderedBatches(genome, table, valid_rows, settings.batch_size)
+    labels = table.labels[valid_rows].astype(np.float32)
+    # A plain loop of train_on_batch: Keras's fit() on Python data runs a tf.data pipeline whose
+    # threads took a third of the two cores here; the next batch is read in a thread instead.
     while state.epoch < settings.epochs and not (settings.patience and
                                                  state.epoch - state.best_epoch >= settings.patience):
         batches.epoch = state.epoch
-        started = time.monotonic()
+        started, losses = time.monotonic(), []
         with ProgressBar(steps * settings.batch_size, f"epoch {state.epoch + 1}/{settings.epochs}", "samples") as bar:
-            callback = _ProgressCallback(bar, settings.batch_size)
-            model.fit(batches, epochs=state.epoch + 1, initial_epoch=state.epoch, verbose=0, callbacks=[callback])
+            for x, y in prefetched(batches):
+                losses.append(float(keras.ops.convert_to_numpy(model.train_on_batch(x, y))))
+                bar.update(settings.batch_size)
         seconds = time.monotonic() - started
-        predictions = model.predict(valid_batches, verbose=0)
-        labels = table.labels[valid_rows].astype(np.float32)
+        predictions = predict_rows(model, genome, table, valid_rows, settings.batch_size)
         scores = score_predictions(labels, predictions, table.class_names)
         state.epoch += 1
-        record = {"epoch": state.epoch, "train_loss": float(np.nanmean(callback.losses)),
+        record = {"epoch": state.epoch, "train_loss": float(np.mean(losses)),
                   "valid_loss": binary_cross_entropy(labels, predictions), "seconds": seconds,
                   "samples_per_second": steps * settings.batch_size / seconds, "valid": scores,
                   "valid_mean_auprc": mean_of(scores, "auprc"), "valid_mean_auroc": mean_of(scores, "auroc")}
@@ -278,7 +284,7 @@ def train_model(genome, table, settings, output, command_line, resume=False):
     best, _ = load_model(output)
     final = {"valid": state.history[state.best_epoch - 1]["valid"]}
     if len(test_rows):
-        test_predictions = best.predict(OrderedBatches(genome, table, test_rows, settings.batch_size), verbose=0)
+        test_predictions = predict_rows(best, genome, table, test_rows, settings.batch_size)
         final["test"] = score_predictions(table.labels[test_rows], test_predictions, table.class_names)
     extra["final_metrics"] = final
     metadata = model_metadata(table, settings, state, extra)
