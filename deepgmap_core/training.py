@@ -180,24 +180,34 @@ def compile_model(model, learning_rate):
 
 
 def accelerator():
-    if keras.backend.backend() == "tensorflow":
+    """Where the backend computes: 'GPU (name)' or 'CPU'."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
         import tensorflow as tf
 
         gpus = tf.config.list_physical_devices("GPU")
-        return f"GPU ({len(gpus)})" if gpus else "CPU"
-    return keras.backend.backend()
+        return f"GPU ({len(gpus)} visible, TensorFlow)" if gpus else "CPU (TensorFlow)"
+    if backend == "torch":
+        import torch
+
+        return f"GPU ({torch.cuda.get_device_name(0)}, PyTorch)" if torch.cuda.is_available() else "CPU (PyTorch)"
+    if backend == "jax":
+        import jax
+
+        device = jax.devices()[0]
+        return f"{device.platform.upper()} ({device.device_kind}, JAX)"
+    return backend
 
 
 def package_versions():
+    import importlib
+
     import sklearn
 
-    versions = {"deepgmap": __version__, "keras": keras.__version__, "backend": keras.backend.backend(),
-                "numpy": np.__version__, "scikit-learn": sklearn.__version__, "python": platform.python_version()}
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        versions["tensorflow"] = tf.__version__
-    return versions
+    backend = keras.backend.backend()
+    return {"deepgmap": __version__, "keras": keras.__version__, "backend": backend,
+            backend: importlib.import_module(backend).__version__, "numpy": np.__version__,
+            "scikit-learn": sklearn.__version__, "python": platform.python_version()}
 
 
 @dataclass
