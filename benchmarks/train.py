@@ -8,6 +8,7 @@ Measured in one run:
   pipeline  time to stream one batch from the genome (read, one-hot) as a share of a step
 
 Usage: python benchmarks/train.py [--steps 3] [--widths 1.0 0.25]
+       KERAS_BACKEND=torch python benchmarks/train.py --gemm-size 8192 --steps 20   (on a GPU)
 """
 
 import argparse
@@ -27,7 +28,7 @@ sys.path.insert(0, str(REPO))
 from deepgmap_core.genome import Genome  # noqa: E402
 from deepgmap_core.models.build import build_model  # noqa: E402
 from deepgmap_core.models.layers import FRSSConv1D  # noqa: E402
-from deepgmap_core.training import TrainBatches, compile_model  # noqa: E402
+from deepgmap_core.training import TrainBatches, accelerator, compile_model  # noqa: E402
 from deepgmap_core.windows import read_windows_table  # noqa: E402
 
 
@@ -67,9 +68,10 @@ def main():
     parser.add_argument("--steps", type=int, default=3, help="timed training steps per width (after a warm-up)")
     parser.add_argument("--widths", type=float, nargs="+", default=[1.0, 0.25])
     parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--gemm-size", type=int, default=2048, help="n of the n x n GEMM (8192 on a GPU)")
     args = parser.parse_args()
-    peak = gemm_peak()
-    print(f"{time.strftime('%Y-%m-%d')}, Keras {keras.__version__} on {keras.backend.backend()}, "
+    peak = gemm_peak(args.gemm_size)
+    print(f"{time.strftime('%Y-%m-%d')}, Keras {keras.__version__} on {accelerator()}, "
           f"{os.cpu_count()} CPU(s): float32 GEMM peak {peak:,.1f} GFLOP/s")
     table = read_windows_table(str(REPO / "test-data" / "windows.tsv"))
     train_rows = np.flatnonzero(table.splits == "train")
