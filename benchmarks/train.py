@@ -5,7 +5,8 @@ Measured in one run:
   training  samples/s of conv4-FRSS at width 1.0 and 0.25 (batch 100, Adam), and the achieved
             GFLOP/s: 3 x the forward FLOPs per sample (forward + two backward products),
             counted from the layer shapes; as a share of the peak
-  pipeline  time to stream one batch from the genome (read, one-hot) as a share of a step
+  pipeline  time per batch of streaming batches from the genome (read, one-hot) with --threads
+            loading threads, as a share of a step (the loading overlaps the steps when training)
 
 Usage: python benchmarks/train.py [--steps 3] [--widths 1.0 0.25]
        KERAS_BACKEND=torch python benchmarks/train.py --gemm-size 8192 --steps 20   (on a GPU)
@@ -28,7 +29,7 @@ sys.path.insert(0, str(REPO))
 from deepgmap_core.genome import Genome  # noqa: E402
 from deepgmap_core.models.build import build_model  # noqa: E402
 from deepgmap_core.models.layers import FRSSConv1D  # noqa: E402
-from deepgmap_core.training import TrainBatches, accelerator, compile_model  # noqa: E402
+from deepgmap_core.training import TrainBatches, accelerator, compile_model, prefetched  # noqa: E402
 from deepgmap_core.windows import read_windows_table  # noqa: E402
 
 
@@ -68,6 +69,7 @@ def main():
     parser.add_argument("--steps", type=int, default=3, help="timed training steps per width (after a warm-up)")
     parser.add_argument("--widths", type=float, nargs="+", default=[1.0, 0.25])
     parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--threads", type=int, default=min(os.cpu_count(), 4), help="batch-loading threads")
     parser.add_argument("--gemm-size", type=int, default=2048, help="n of the n x n GEMM (8192 on a GPU)")
     args = parser.parse_args()
     peak = gemm_peak(args.gemm_size)
@@ -76,11 +78,11 @@ def main():
     table = read_windows_table(str(REPO / "test-data" / "windows.tsv"))
     train_rows = np.flatnonzero(table.splits == "train")
     with Genome(str(REPO / "test-data" / "genome.fa.gz")) as genome:
-        batches = TrainBatches(genome, table, train_rows, args.batch_size, 20, seed=1)
+        batches = TrainBatches(genome, table, train_rows, args.batch_size, 40, seed=1)
         start = time.perf_counter()
-        for i in range(20):
-            x, y = batches[i]
-        pipeline = (time.perf_counter() - start) / 20
+        for x, y in prefetched(batches, args.threads):
+            pass
+        pipeline = (time.perf_counter() - start) / len(batches)
         for width in args.widths:
             keras.utils.set_random_seed(1)
             model = build_model("conv4-frss", 2, 1000, width)

@@ -41,11 +41,14 @@ class TrainSettings:
     patience: int = 3               # 0: no early stopping
     max_valid_windows: int = 0      # 0: all
     max_test_windows: int = 0       # 0: all
+    loader_threads: int = 1         # threads reading batches ahead
 
     def check(self):
         for name in ("epochs", "batch_size"):
             if getattr(self, name) <= 0:
                 raise InputError(f"--{name.replace('_', '-')} must be > 0, got {getattr(self, name)}")
+        if self.loader_threads < 1:
+            raise InputError(f"--threads must be >= 1, got {self.loader_threads}")
         for name in ("steps_per_epoch", "patience", "max_valid_windows", "max_test_windows"):
             if getattr(self, name) < 0:
                 raise InputError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
@@ -79,15 +82,16 @@ class TrainBatches:
         return window_batch(self.genome, self.table, rows)
 
 
-def prefetched(batches):
-    """The items of `batches` in order, each read in a background thread while the previous one
-    is being used (sequence reads and one-hot encoding release the GIL)."""
-    with ThreadPoolExecutor(1) as pool:
-        upcoming = pool.submit(batches.__getitem__, 0) if len(batches) else None
+def prefetched(batches, threads=1):
+    """The items of `batches` in order, each read ahead by a pool of `threads` while earlier ones
+    are being used (sequence reads and one-hot encoding release the GIL). On a GPU a step can
+    take less time than reading one batch of windows from a bgzip FASTA: there, use several."""
+    with ThreadPoolExecutor(threads) as pool:
+        upcoming = [pool.submit(batches.__getitem__, i) for i in range(min(threads, len(batches)))]
         for index in range(len(batches)):
-            current = upcoming.result()
-            if index + 1 < len(batches):
-                upcoming = pool.submit(batches.__getitem__, index + 1)
+            current = upcoming.pop(0).result()
+            if index + threads < len(batches):
+                upcoming.append(pool.submit(batches.__getitem__, index + threads))
             yield current
 
 
@@ -102,10 +106,11 @@ class _OrderedBatches:
         return window_batch(self.genome, self.table, self.rows[index * self.batch_size:(index + 1) * self.batch_size])[0]
 
 
-def predict_rows(model, genome, table, rows, batch_size):
+def predict_rows(model, genome, table, rows, batch_size, threads=1):
     """Predictions (len(rows), classes) for the windows `rows` of `table`, in order."""
     batches = _OrderedBatches(genome, table, rows, batch_size)
-    return np.concatenate([keras.ops.convert_to_numpy(model.predict_on_batch(x)) for x in prefetched(batches)])
+    return np.concatenate([keras.ops.convert_to_numpy(model.predict_on_batch(x))
+                           for x in prefetched(batches, threads)])
 
 
 def window_batch(genome, table, rows):
@@ -271,11 +276,11 @@ def train_model(genome, table, settings, output, command_line, resume=False):
         batches.epoch = state.epoch
         started, losses = time.monotonic(), []
         with ProgressBar(steps * settings.batch_size, f"epoch {state.epoch + 1}/{settings.epochs}", "samples") as bar:
-            for x, y in prefetched(batches):
+            for x, y in prefetched(batches, settings.loader_threads):
                 losses.append(float(keras.ops.convert_to_numpy(model.train_on_batch(x, y))))
                 bar.update(settings.batch_size)
         seconds = time.monotonic() - started
-        predictions = predict_rows(model, genome, table, valid_rows, settings.batch_size)
+        predictions = predict_rows(model, genome, table, valid_rows, settings.batch_size, settings.loader_threads)
         scores = score_predictions(labels, predictions, table.class_names)
         state.epoch += 1
         record = {"epoch": state.epoch, "train_loss": float(np.mean(losses)),
@@ -294,7 +299,7 @@ def train_model(genome, table, settings, output, command_line, resume=False):
     best, _ = load_model(output)
     final = {"valid": state.history[state.best_epoch - 1]["valid"]}
     if len(test_rows):
-        test_predictions = predict_rows(best, genome, table, test_rows, settings.batch_size)
+        test_predictions = predict_rows(best, genome, table, test_rows, settings.batch_size, settings.loader_threads)
         final["test"] = score_predictions(table.labels[test_rows], test_predictions, table.class_names)
     extra["final_metrics"] = final
     metadata = model_metadata(table, settings, state, extra)

@@ -91,24 +91,26 @@ def test_frss_layer_two_is_reverse_complement_equivariant(name, genome):
     for layer in ("frss1", "frss2"):
         kernel = model.get_layer(layer).kernel
         kernel.assign(np.random.default_rng(5).normal(0, 0.3, kernel.shape).astype("float32"))
-    forward = np.asarray(layer_two(x))
-    reverse = np.asarray(layer_two(np.ascontiguousarray(reverse_complement_one_hot(x))))
+    as_numpy = keras.ops.convert_to_numpy  # works for GPU tensors of every backend
+    forward = as_numpy(layer_two(x))
+    reverse = as_numpy(layer_two(np.ascontiguousarray(reverse_complement_one_hot(x))))
     assert np.abs(forward).max() > 0.1
     np.testing.assert_allclose(reverse, forward[:, ::-1], atol=1e-4 * np.abs(forward).max())
     # The whole network is not strand-invariant (layers 3+ are ordinary).
-    assert not np.allclose(model(x), model(np.ascontiguousarray(reverse_complement_one_hot(x))), atol=1e-7)
+    assert not np.allclose(as_numpy(model(x)), as_numpy(model(np.ascontiguousarray(reverse_complement_one_hot(x)))),
+                           atol=1e-7)
 
 
 def test_loss_terms_l2_on_every_kernel_and_l1_on_predictions(genome):
     x = one_hot_windows(genome, ["chr20"] * 5, [1_000_000 + 997 * i for i in range(5)], 1000)
     for name in ("conv4-frss", "deepsea", "danq-frss"):
         model = build_model(name, 2, 1000, TINY)
-        predictions = np.asarray(model(x, training=False))
-        kernels = [w for w in model.trainable_weights if w.path.endswith("kernel")]
+        predictions = keras.ops.convert_to_numpy(model(x, training=False))
+        kernels = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights if w.path.endswith("kernel")]
         expected = L2_WEIGHT * sum(float(np.sum(np.square(w))) for w in kernels)
         # Keras 3 averages activity regularisation over the batch: 1e-8 * mean of sum |prediction|.
         expected += L1_PREDICTION_WEIGHT * np.abs(predictions).sum() / len(x)
-        assert sum(float(loss) for loss in model.losses) == pytest.approx(expected, rel=1e-4)
+        assert sum(float(keras.ops.convert_to_numpy(loss)) for loss in model.losses) == pytest.approx(expected, rel=1e-4)
         assert len(model.losses) == len(kernels) + 1
     plain = build_model("basset", 2, 1000, TINY)
     plain(x)

@@ -28,9 +28,9 @@ def add_seed_argument(parser):
                         help="seed of every random choice; the same seed and inputs give the same output")
 
 
-def add_threads_argument(parser):
+def add_threads_argument(parser, text="number of threads"):
     parser.add_argument("-p", "--threads", type=int, default=min(len(os.sched_getaffinity(0)), 4),
-                        help="number of threads (default: the available cores, at most 4)")
+                        help=f"{text} (default: the available cores, at most 4)")
 
 
 def chromosome_list(text):

@@ -7,7 +7,7 @@ from ..genome import Genome
 from ..models import DEFAULT_MODEL, model_names
 from ..progress import message
 from ..windows import read_windows_table
-from .common import add_seed_argument, command_line, make_parser, run_tool
+from .common import add_seed_argument, add_threads_argument, command_line, make_parser, run_tool
 
 PROG = "deepgmap-train-model"
 
@@ -53,6 +53,7 @@ def build_parser():
                         help="score at most this many valid windows per epoch (a seeded subset; 0: all)")
     parser.add_argument("--max-test-windows", type=int, default=0, help="the same for the final test scores")
     add_seed_argument(parser)
+    add_threads_argument(parser, "threads reading and encoding batches ahead of the model (a GPU needs several)")
     parser.add_argument("--resume", action="store_true", help="continue from OUTPUT.checkpoint.keras if present")
     parser.add_argument("-o", "--output", required=True, metavar="MODEL", help="the trained model (.keras)")
     parser.add_argument("--metrics", metavar="TSV", help="metrics per epoch and class, and of the best model")
@@ -68,7 +69,7 @@ def run(args, argv):
 
     settings = TrainSettings(args.model, args.width_scale, args.epochs, args.steps_per_epoch, args.batch_size,
                              args.learning_rate, args.seed, args.patience, args.max_valid_windows,
-                             args.max_test_windows)
+                             args.max_test_windows, args.threads)
     settings.check()
     table = read_windows_table(args.windows)
     with Genome(args.genome) as genome:
