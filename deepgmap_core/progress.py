@@ -42,8 +42,9 @@ class ProgressBar:
         fraction = min(self.done / self.total, 1.0)
         filled = int(30 * fraction)
         rate = self.done / max(now - self._start, 1e-9)
+        left = (self.total - self.done) / rate if rate > 0 else 0
         sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (30 - filled)}] "
-                         f"{100 * fraction:5.1f}% {rate:,.0f} {self.unit}/s")
+                         f"{100 * fraction:5.1f}% {rate:,.1f} {self.unit}/s ETA {int(left) // 60}:{int(left) % 60:02d}")
         sys.stderr.flush()
 
     def __exit__(self, *exc_info):

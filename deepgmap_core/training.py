@@ -330,6 +330,7 @@ def learning_curves_png(metadata):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     history = metadata["state"]["history"]
     epochs = [r["epoch"] for r in history]
@@ -343,6 +344,8 @@ def learning_curves_png(metadata):
     right.axvline(metadata["state"]["best_epoch"], color="grey", linestyle=":", label="best")
     right.set(xlabel="epoch", ylabel="AUPRC (valid)", title="AUPRC per class", ylim=(0, 1))
     right.legend(fontsize=8)
+    for axes in (left, right):
+        axes.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100)
