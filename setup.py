@@ -25,6 +25,7 @@ setup(
         "matplotlib>=3.7",
         "keras>=3.0",
         "scikit-learn>=1.3",
+        "pyBigWig>=0.3.22",
     ],
     extras_require={
         # A Keras backend: TensorFlow (CPU-only build for machines without a GPU), or JAX/PyTorch.
@@ -36,6 +37,7 @@ setup(
         "console_scripts": [
             "deepgmap-bam-to-peaks = deepgmap_core.cli.bam_to_peaks:main",
             "deepgmap-make-training-windows = deepgmap_core.cli.make_training_windows:main",
+            "deepgmap-predict-bigwig = deepgmap_core.cli.predict_bigwig:main",
             "deepgmap-train-model = deepgmap_core.cli.train_model:main",
         ],
     },

@@ -75,3 +75,19 @@ def _umask():
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+@contextlib.contextmanager
+def atomic_paths(paths):
+    """Yield temporary paths (hidden, beside each target) for writers that need a file name;
+    all are renamed to `paths` when the block succeeds, all removed when it fails."""
+    temporary = [os.path.join(os.path.dirname(os.path.abspath(p)), f".{os.path.basename(p)}.part") for p in paths]
+    try:
+        yield temporary
+        for tmp, path in zip(temporary, paths):
+            os.replace(tmp, path)
+    except BaseException:
+        for tmp in temporary:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        raise

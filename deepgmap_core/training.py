@@ -119,14 +119,17 @@ def window_batch(genome, table, rows):
     return x, table.labels[rows].astype(np.float32)
 
 
-def score_predictions(labels, predictions, class_names):
-    """Per class: AUROC, AUPRC, positives, windows (NaN where a class has one label only)."""
+def score_predictions(labels, predictions, class_names, weights=None):
+    """Per class: AUROC, AUPRC, positives, windows (NaN where a class has one label only).
+    `weights` (per window) let sampled-out negatives count as the windows they stand for."""
     scores = []
     for i, name in enumerate(class_names):
         truth = labels[:, i]
         both = 0 < truth.sum() < len(truth)
-        scores.append({"class": name, "auroc": roc_auc_score(truth, predictions[:, i]) if both else math.nan,
-                       "auprc": average_precision_score(truth, predictions[:, i]) if both else math.nan,
+        scores.append({"class": name,
+                       "auroc": roc_auc_score(truth, predictions[:, i], sample_weight=weights) if both else math.nan,
+                       "auprc": average_precision_score(truth, predictions[:, i], sample_weight=weights)
+                       if both else math.nan,
                        "positives": int(truth.sum()), "windows": int(len(truth))})
     return scores
 
@@ -149,11 +152,15 @@ def split_rows(table, split, limit, seed):
     return rows
 
 
-def check_training_data(table, genome, train_rows, valid_rows, batch_size):
+def check_table_on_genome(table, genome):
     missing = sorted(set(np.unique(table.chroms)) - set(genome.lengths))
     if missing:
         raise InputError(f"the windows table names chromosome(s) the genome lacks: {', '.join(missing[:5])} "
                          f"(is it the genome the windows were made on?)")
+
+
+def check_training_data(table, genome, train_rows, valid_rows, batch_size):
+    check_table_on_genome(table, genome)
     if len(train_rows) == 0:
         raise InputError("no windows in the train split")
     if len(valid_rows) == 0:

@@ -1,0 +1,177 @@
+"""deepgmap-predict-bigwig: a trained model + a genome -> one prediction track per class."""
+
+import os
+import re
+
+import numpy as np
+
+from ..errors import InputError
+from ..fileio import atomic_output, atomic_paths
+from ..genome import Genome
+from ..peaks import merge_intervals, read_peaks
+from ..progress import message
+from ..windows import read_windows_table
+from .common import add_threads_argument, command_line, make_parser, run_tool
+
+PROG = "deepgmap-predict-bigwig"
+
+DESCRIPTION = """\
+Score a genome with a model from deepgmap-train-model and write one track per class,
+DIR/<class>.bw (bigWig, the genome's chromosome sizes in its header) or .bedGraph.
+
+Windows of the model's size start every --stride bp (by default the stride the model's
+training windows used); windows with more than --max-n-fraction N are not scored. Each
+stride-sized bin gets the MEAN predicted probability of the scored windows that overlap it:
+a value of 0.8 means the windows around this bin were called positive for the class with
+probability 0.8 on average. Bins that no scored window overlaps (N gaps) have no value.
+Any genome works, also another species than the training one.
+
+--peaks-out DIR  per class, a narrowPeak of merged bins with value >= --threshold
+                 (score = 1000 x the highest value, summit at its bin's middle)
+--rc-average     average each window's prediction with its reverse complement's
+                 (the FRSS network is strand-equivariant in its first layers only)
+--evaluate TSV   score the windows of a make-training-windows table by coordinates:
+                 AUROC/AUPRC per class and split, and the paper's overfitting test (AUPRC on
+                 a training chromosome next to the held-out chromosomes), written to
+                 DIR/evaluation.tsv and DIR/evaluation.html (ROC and PR curves)
+--saliency       with --regions: per class DIR/<class>.saliency.bw, the per-base
+                 d(class logit)/d(input) summed over the four channels
+"""
+
+
+def build_parser():
+    parser = make_parser(PROG, DESCRIPTION)
+    parser.add_argument("--model", required=True, help="model file from deepgmap-train-model")
+    parser.add_argument("--genome", required=True, metavar="FASTA", help="genome to score")
+    parser.add_argument("--chroms", nargs="+", metavar="CHROM", help="score only these chromosomes")
+    parser.add_argument("--regions", metavar="BED", help="score only windows overlapping these regions")
+    parser.add_argument("--stride", type=int, help="bp between window starts (default: the training windows')")
+    parser.add_argument("--max-n-fraction", type=float, default=0.5, help="skip windows with more N than this")
+    parser.add_argument("--rc-average", action="store_true", help="average with the reverse complement")
+    parser.add_argument("--batch-size", type=int, default=256, help="windows per batch")
+    add_threads_argument(parser, "threads reading windows ahead of the model")
+    parser.add_argument("--outdir", required=True, help="folder for the tracks (created if missing)")
+    parser.add_argument("--bedgraph", action="store_true", help="write bedGraph text instead of bigWig")
+    parser.add_argument("--peaks-out", metavar="DIR", help="folder for one narrowPeak per class")
+    parser.add_argument("--threshold", type=float, default=0.5, help="--peaks-out: lowest bin value in a peak")
+    parser.add_argument("--evaluate", metavar="TSV", help="windows table to evaluate the model on")
+    parser.add_argument("--max-eval-windows", type=int, default=0,
+                        help="--evaluate: at most this many windows per split (seeded subset; 0: all)")
+    parser.add_argument("--saliency", action="store_true", help="write saliency tracks over --regions")
+    return parser
+
+
+def file_stem(name):
+    return re.sub(r"[^A-Za-z0-9_.+-]", "_", name)
+
+
+def regions_on(genome, path):
+    """Merged regions per chromosome, checked against the chromosome ends."""
+    regions = read_peaks(path, "regions file")
+    merged = {}
+    for chrom, intervals in regions.by_chrom.items():
+        if chrom not in genome.lengths:
+            raise InputError(f"{path}:{intervals.lines[0]}: chromosome {chrom} is not in the genome")
+        beyond = intervals.ends > genome.lengths[chrom]
+        if beyond.any():
+            raise InputError(f"{path}:{intervals.lines[np.argmax(beyond)]}: region ends past the end of {chrom} "
+                             f"({genome.lengths[chrom]:,} bp)")
+        merged[chrom] = merge_intervals(intervals.starts, intervals.ends)
+    return merged
+
+
+def run(args, argv):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from ..evaluation import check_table_for_model, evaluate, evaluation_html, evaluation_table
+    from ..models.files import load_model
+    from ..predict import PredictSettings, TrackWriters, check_model_for_genome, predict_tracks, threshold_regions
+
+    if args.saliency and not args.regions:
+        raise InputError("--saliency needs --regions (saliency is per base: give the regions to explain)")
+    table = read_windows_table(args.evaluate) if args.evaluate else None
+    model, metadata = load_model(args.model, compile=False)
+    stride = args.stride or int(metadata.get("windows_table", {}).get("stride", 300))
+    settings = PredictSettings(stride, args.batch_size, args.rc_average, args.max_n_fraction, args.threads)
+    settings.check()
+    classes = metadata["class_names"]
+    stems = [file_stem(name) for name in classes]
+    os.makedirs(args.outdir, exist_ok=True)
+    with Genome(args.genome) as genome:
+        chroms = [c for c in genome.names if c in set(args.chroms)] if args.chroms else genome.names
+        check_model_for_genome(metadata, genome, args.chroms or [])
+        regions = regions_on(genome, args.regions) if args.regions else None
+        if regions is not None:
+            chroms = [c for c in chroms if c in regions]
+        if table is not None:
+            check_table_for_model(table, metadata, genome)
+        extension = ".bedGraph" if args.bedgraph else ".bw"
+        track_paths = [os.path.join(args.outdir, stem + extension) for stem in stems]
+        peak_rows = [[] for _ in classes]
+        with atomic_paths(track_paths) as temporary:
+            writers = TrackWriters(temporary, genome.lengths, args.bedgraph)
+            try:
+                for track in predict_tracks(model, metadata, genome, chroms, settings, regions):
+                    writers.add(track)
+                    if args.peaks_out:
+                        for i in range(len(classes)):
+                            peak_rows[i].append((track.chrom, *threshold_regions(track, i, args.threshold)))
+            finally:
+                writers.close()
+        if args.peaks_out:
+            write_peak_files(args.peaks_out, stems, peak_rows)
+        if args.saliency:
+            write_saliency(model, metadata, genome, regions, args.outdir, stems)
+        if table is not None:
+            results = evaluate(model, genome, table, args.batch_size, args.max_eval_windows, threads=args.threads)
+            with atomic_output(os.path.join(args.outdir, "evaluation.tsv")) as stream:
+                stream.write(evaluation_table(results, command_line(PROG, argv)).encode())
+            with atomic_output(os.path.join(args.outdir, "evaluation.html")) as stream:
+                stream.write(evaluation_html(results, table, metadata).encode())
+            for split, scores in results["splits"].items():
+                message(f"{split}: " + ", ".join(f"{s['class']} AUROC {s['auroc']:.4f} AUPRC {s['auprc']:.4f}"
+                                                 for s in scores))
+    message(f"{PROG}: wrote {len(track_paths)} track(s) to {args.outdir}")
+
+
+def write_peak_files(folder, stems, peak_rows):
+    os.makedirs(folder, exist_ok=True)
+    for stem, rows in zip(stems, peak_rows):
+        lines, number = [], 0
+        for chrom, starts, ends, values, summits in rows:
+            for start, end, value, summit in zip(starts.tolist(), ends.tolist(), values.tolist(), summits.tolist()):
+                number += 1
+                lines.append(f"{chrom}\t{start}\t{end}\t{stem}_region_{number}\t{min(int(round(1000 * value)), 1000)}"
+                             f"\t.\t{value:.6f}\t-1\t-1\t{summit}\n")
+        with atomic_output(os.path.join(folder, f"{stem}.narrowPeak")) as stream:
+            stream.write("".join(lines).encode())
+
+
+def write_saliency(model, metadata, genome, regions, folder, stems):
+    import pyBigWig
+
+    from ..interpret import region_saliency
+
+    window, n_classes = int(metadata["window"]), len(stems)
+    paths = [os.path.join(folder, f"{stem}.saliency.bw") for stem in stems]
+    with atomic_paths(paths) as temporary:
+        handles = [pyBigWig.open(path, "w") for path in temporary]
+        try:
+            for handle in handles:
+                handle.addHeader(list(genome.lengths.items()), maxZooms=10)
+            for chrom in [c for c in genome.names if c in regions]:
+                for start, end in zip(*regions[chrom]):
+                    values = region_saliency(model, genome, chrom, int(start), int(end), window, n_classes)
+                    for i, handle in enumerate(handles):
+                        handle.addEntries(chrom, int(start), values=values[:, i].astype(np.float64).tolist(),
+                                          span=1, step=1)
+        finally:
+            for handle in handles:
+                handle.close()
+
+
+def main(argv=None):
+    return run_tool(PROG, build_parser(), run, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,179 @@
+"""Genome-wide prediction as tracks: windows scored by a trained model, aggregated into bins.
+
+Windows of the model's size start every `stride` bp (as make-training-windows tiles them);
+windows with more than `max_n_fraction` N are not scored. Each stride-sized bin of a
+chromosome gets the mean prediction of the scored windows that overlap it, so the track is
+a valid, non-overlapping bedGraph/bigWig whose value is "the model's mean probability for
+the windows around this bin"; bins no scored window overlaps have no value.
+"""
+
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import pyBigWig
+
+from .errors import InputError
+from .genome import ONE_HOT_ORDER, one_hot_windows, reverse_complement_one_hot
+from .progress import ProgressBar
+from .training import prefetched
+from .windows import count_n_bases, window_starts, windows_touching
+
+
+@dataclass
+class PredictSettings:
+    stride: int = 300
+    batch_size: int = 256
+    rc_average: bool = False
+    max_n_fraction: float = 0.5
+    threads: int = 1
+
+    def check(self):
+        if self.stride <= 0:
+            raise InputError(f"--stride must be > 0, got {self.stride}")
+        if self.batch_size <= 0:
+            raise InputError(f"--batch-size must be > 0, got {self.batch_size}")
+
+
+def check_model_for_genome(metadata, genome, chroms):
+    """The model's one-hot order and the chromosomes asked for, against the genome."""
+    if metadata.get("one_hot_order") != ONE_HOT_ORDER:
+        raise InputError(f"the model was trained with one-hot order {metadata.get('one_hot_order')!r}, "
+                         f"this suite uses {ONE_HOT_ORDER}")
+    missing = [c for c in chroms if c not in genome.lengths]
+    if missing:
+        raise InputError(f"chromosome(s) {', '.join(missing[:5])} not in the genome {genome.path}")
+
+
+class _WindowBatches:
+    def __init__(self, genome, chrom, starts, window, batch_size):
+        self.genome, self.chrom, self.starts, self.window, self.batch_size = genome, chrom, starts, window, batch_size
+
+    def __len__(self):
+        return -(-len(self.starts) // self.batch_size)
+
+    def __getitem__(self, index):
+        starts = self.starts[index * self.batch_size:(index + 1) * self.batch_size]
+        return one_hot_windows(self.genome, [self.chrom] * len(starts), starts, self.window)
+
+
+def predict_starts(model, genome, chrom, starts, window, settings, progress=None):
+    """Predictions (len(starts), classes) of the windows [start, start + window) of `chrom`;
+    with rc_average, the mean of each window's and its reverse complement's predictions."""
+    outputs = []
+    for x in prefetched(_WindowBatches(genome, chrom, starts, window, settings.batch_size), settings.threads):
+        y = keras.ops.convert_to_numpy(model.predict_on_batch(x))
+        if settings.rc_average:
+            rc = np.ascontiguousarray(reverse_complement_one_hot(x))
+            y = (y + keras.ops.convert_to_numpy(model.predict_on_batch(rc))) / 2
+        outputs.append(y)
+        if progress is not None:
+            progress.update(len(x))
+    n_classes = model.output_shape[-1]
+    return np.concatenate(outputs) if outputs else np.zeros((0, n_classes), dtype=np.float32)
+
+
+def scored_windows(genome, chrom, window, settings, regions=None):
+    """Starts of the windows of `chrom` that are scored: few enough N, and overlapping
+    `regions` ((starts, ends) of this chromosome) when given."""
+    starts = window_starts(genome.lengths[chrom], window, settings.stride)
+    keep = np.ones(len(starts), dtype=bool)
+    if regions is not None:
+        keep &= windows_touching(regions[0], regions[1], len(starts), window, settings.stride)
+    if len(starts) and settings.max_n_fraction < 1:
+        keep &= count_n_bases(genome, chrom, len(starts), window, settings.stride) <= settings.max_n_fraction * window
+    return starts[keep]
+
+
+def bin_means(starts, predictions, chrom_length, window, stride):
+    """(bin starts, bin ends, values (bins, classes)) of the stride-sized bins that scored windows
+    overlap: each value is the mean over the windows overlapping the bin. Vectorised with
+    cumulative sums over the window grid."""
+    n_bins = -(-chrom_length // stride)
+    index = starts // stride
+    sums = np.zeros((n_bins + 1, predictions.shape[1]), dtype=np.float64)
+    counts = np.zeros(n_bins + 1, dtype=np.int64)
+    sums[index + 1] = predictions
+    counts[index + 1] = 1
+    sums, counts = np.cumsum(sums, axis=0), np.cumsum(counts)
+    bins = np.arange(n_bins)
+    # Window k (start k*stride) overlaps bin j when j - span < k <= j.
+    span = -(-window // stride)
+    lo = np.maximum(bins - span + 1, 0)
+    covering = counts[bins + 1] - counts[lo]
+    keep = covering > 0
+    values = (sums[bins + 1] - sums[lo])[keep] / covering[keep, None]
+    bin_starts = bins[keep] * stride
+    return bin_starts, np.minimum(bin_starts + stride, chrom_length), values.astype(np.float32)
+
+
+@dataclass
+class ChromosomeTrack:
+    chrom: str
+    starts: np.ndarray
+    ends: np.ndarray
+    values: np.ndarray  # (bins, classes)
+
+
+def predict_tracks(model, metadata, genome, chroms, settings, regions=None):
+    """ChromosomeTrack per chromosome, chromosome by chromosome (memory flat in genome size);
+    `regions`: dict chrom -> merged (starts, ends) to restrict the windows to."""
+    settings.check()
+    window = int(metadata["window"])
+    if any(genome.lengths[c] < window for c in chroms):
+        short = [c for c in chroms if genome.lengths[c] < window]
+        raise InputError(f"chromosome(s) {', '.join(short[:5])} shorter than the model's {window} bp window")
+    with ProgressBar(sum(genome.lengths[c] // settings.stride for c in chroms), "predicting", "windows") as bar:
+        for chrom in chroms:
+            starts = scored_windows(genome, chrom, window, settings, regions[chrom] if regions else None)
+            predictions = predict_starts(model, genome, chrom, starts, window, settings, bar)
+            yield ChromosomeTrack(chrom, *bin_means(starts, predictions, genome.lengths[chrom], window, settings.stride))
+
+
+class TrackWriters:
+    """One bigWig (or bedGraph) per class, with the genome's chromosome sizes in the header."""
+
+    def __init__(self, paths, chrom_sizes, bedgraph=False):
+        self.bedgraph = bedgraph
+        if bedgraph:
+            self.handles = [open(path, "w") for path in paths]
+        else:
+            self.handles = []
+            for path in paths:
+                handle = pyBigWig.open(path, "w")
+                handle.addHeader(list(chrom_sizes.items()), maxZooms=10)
+                self.handles.append(handle)
+
+    def add(self, track):
+        if len(track.starts) == 0:
+            return
+        for i, handle in enumerate(self.handles):
+            values = track.values[:, i].astype(np.float64)
+            if self.bedgraph:
+                handle.write("".join(f"{track.chrom}\t{s}\t{e}\t{v:.6g}\n"
+                                     for s, e, v in zip(track.starts.tolist(), track.ends.tolist(), values.tolist())))
+            else:
+                handle.addEntries([track.chrom] * len(values), track.starts.tolist(), ends=track.ends.tolist(),
+                                  values=values.tolist())
+
+    def close(self):
+        for handle in self.handles:
+            handle.close()
+
+
+def threshold_regions(track, class_index, threshold):
+    """Merged runs of adjacent bins with value >= threshold: (starts, ends, peak values, summits),
+    the summit being the middle of the run's highest bin, as an offset from the run's start."""
+    values = track.values[:, class_index]
+    idx = np.flatnonzero(values >= threshold)
+    if len(idx) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0, dtype=np.int64)
+    # A run breaks where the previous bin is below the threshold or does not end where this one starts.
+    breaks = np.r_[True, (values[:-1] < threshold) | (track.starts[1:] != track.ends[:-1])]
+    runs = np.cumsum(breaks)[idx]
+    first_of_run = np.r_[0, np.flatnonzero(np.diff(runs)) + 1]
+    first, last = idx[first_of_run], idx[np.r_[first_of_run[1:] - 1, len(idx) - 1]]
+    peak_values = np.maximum.reduceat(values[idx], first_of_run)
+    best = idx[np.lexsort((-values[idx], runs))[first_of_run]]
+    summits = (track.starts[best] + track.ends[best]) // 2 - track.starts[first]
+    return track.starts[first], track.ends[last], peak_values, summits
