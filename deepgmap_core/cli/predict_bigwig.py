@@ -11,7 +11,7 @@ from ..genome import Genome
 from ..peaks import merge_intervals, read_peaks
 from ..progress import message
 from ..windows import read_windows_table
-from .common import add_threads_argument, command_line, make_parser, run_tool
+from .common import add_threads_argument, command_line, import_keras, make_parser, run_tool
 
 PROG = "deepgmap-predict-bigwig"
 
@@ -81,7 +81,7 @@ def regions_on(genome, path):
 
 
 def run(args, argv):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import_keras(onednn=True)
     from ..evaluation import check_table_for_model, evaluate, evaluation_html, evaluation_table
     from ..models.files import load_model
     from ..predict import PredictSettings, TrackWriters, check_model_for_genome, predict_tracks, threshold_regions

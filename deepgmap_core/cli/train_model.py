@@ -1,13 +1,11 @@
 """deepgmap-train-model: genome FASTA + training windows -> a trained model (.keras)."""
 
-import os
-
 from ..fileio import atomic_output
 from ..genome import Genome
 from ..models import DEFAULT_MODEL, model_names
 from ..progress import message
 from ..windows import read_windows_table
-from .common import add_seed_argument, add_threads_argument, command_line, make_parser, run_tool
+from .common import add_seed_argument, add_threads_argument, command_line, import_keras, make_parser, run_tool
 
 PROG = "deepgmap-train-model"
 
@@ -62,9 +60,7 @@ def build_parser():
 
 
 def run(args, argv):
-    # Quiet TensorFlow's start-up chatter; oneDNN slows training on CPUs by 30-45%.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    import_keras(onednn=False)
     from ..training import TrainSettings, metrics_table, report_html, train_model
 
     settings = TrainSettings(args.model, args.width_scale, args.epochs, args.steps_per_epoch, args.batch_size,
