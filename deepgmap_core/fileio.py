@@ -63,7 +63,7 @@ def atomic_output(path):
                 yield raw
             raw.flush()
             os.fsync(raw.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
+        make_readable(tmp)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -71,10 +71,11 @@ def atomic_output(path):
         raise
 
 
-def _umask():
+def make_readable(path):
+    """Give a temporary file (created 0600) the permissions a new file normally gets (0666 - umask)."""
     mask = os.umask(0)
     os.umask(mask)
-    return mask
+    os.chmod(path, 0o666 & ~mask)
 
 
 @contextlib.contextmanager

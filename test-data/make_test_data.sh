@@ -24,3 +24,6 @@ samtools index K562_H3K4me3.chr22_20M.bam
 # Training windows for the train-model tests: chr20 train, chr22 valid.
 ../.venv/bin/deepgmap-make-training-windows --genome genome.fa.gz --peaks CTCF.bed H3K4me3.narrowPeak \
   --blacklist blacklist.bed --valid-chroms chr22 --keep-negatives 0.1 --seed 1 -o windows.tsv
+# A small conv4-FRSS model for the predict-bigwig tests.
+../.venv/bin/deepgmap-train-model --genome genome.fa.gz --windows windows.tsv --width-scale 0.1 --epochs 1 \
+  --steps-per-epoch 20 --batch-size 50 --max-valid-windows 500 --seed 1 -o model.keras

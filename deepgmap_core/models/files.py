@@ -13,7 +13,7 @@ import zipfile
 import keras
 
 from ..errors import InputError
-from ..fileio import check_readable
+from ..fileio import check_readable, make_readable
 from . import layers  # noqa: F401  (registers the custom layers for loading)
 
 METADATA_ENTRY = "deepgmap.json"
@@ -29,6 +29,7 @@ def save_model(model, path, metadata):
         model.save(tmp)
         with zipfile.ZipFile(tmp, "a") as archive:
             archive.writestr(METADATA_ENTRY, json.dumps({"format": FORMAT, **metadata}, indent=2, default=str))
+        make_readable(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
