@@ -15,7 +15,8 @@ import pyBigWig
 
 from .errors import InputError
 from .genome import ONE_HOT_ORDER, one_hot_windows, reverse_complement_one_hot
-from .progress import ProgressBar
+from .progress import ProgressBar, message
+from .shared_trunk import head_predictions, trunk_features, trunk_plan
 from .training import prefetched
 from .windows import count_n_bases, window_starts, windows_touching
 
@@ -27,6 +28,7 @@ class PredictSettings:
     rc_average: bool = False
     max_n_fraction: float = 0.5
     threads: int = 1
+    shared: bool = True             # share the convolutions across overlapping windows
 
     def check(self):
         if self.stride <= 0:
@@ -57,11 +59,45 @@ class _WindowBatches:
         return one_hot_windows(self.genome, [self.chrom] * len(starts), starts, self.window)
 
 
-def predict_starts(model, genome, chrom, starts, window, settings, progress=None):
+class _Stretches:
+    """Stretches of sequence, each holding up to `per_stretch` consecutive windows (split at gaps
+    wider than a window), as (one-hot (1, length, 4), window offsets in the stretch)."""
+
+    def __init__(self, genome, chrom, starts, window, per_stretch):
+        self.genome, self.chrom, self.starts, self.window = genome, chrom, starts, window
+        cuts = set(range(0, len(starts), per_stretch)) | set((np.flatnonzero(np.diff(starts) > window) + 1).tolist())
+        self.bounds = sorted(cuts) + [len(starts)]
+
+    def __len__(self):
+        return len(self.bounds) - 1
+
+    def __getitem__(self, index):
+        starts = self.starts[self.bounds[index]:self.bounds[index + 1]]
+        length = int(starts[-1] - starts[0]) + self.window
+        return one_hot_windows(self.genome, [self.chrom], starts[:1], length), starts - starts[0]
+
+
+def _shared_predictions(plan, x, offsets, window, rc_average):
+    y = head_predictions(plan, trunk_features(plan, x, offsets))
+    if rc_average:
+        rc = np.ascontiguousarray(reverse_complement_one_hot(x))
+        y = (y + head_predictions(plan, trunk_features(plan, rc, x.shape[1] - offsets - window))) / 2
+    return y
+
+
+def predict_starts(model, genome, chrom, starts, window, settings, progress=None, plan=None):
     """Predictions (len(starts), classes) of the windows [start, start + window) of `chrom`;
-    with rc_average, the mean of each window's and its reverse complement's predictions."""
+    with rc_average, the mean of each window's and its reverse complement's predictions.
+    With a shared-trunk `plan`, the convolutions are computed once per stretch of sequence."""
     outputs = []
-    for x in prefetched(_WindowBatches(genome, chrom, starts, window, settings.batch_size), settings.threads):
+    if plan is not None:
+        stretches = _Stretches(genome, chrom, starts, window, settings.batch_size)
+        for x, offsets in prefetched(stretches, settings.threads):
+            outputs.append(_shared_predictions(plan, x, offsets, window, settings.rc_average))
+            if progress is not None:
+                progress.update(len(offsets))
+    for x in ([] if plan is not None else
+              prefetched(_WindowBatches(genome, chrom, starts, window, settings.batch_size), settings.threads)):
         y = keras.ops.convert_to_numpy(model.predict_on_batch(x))
         if settings.rc_average:
             rc = np.ascontiguousarray(reverse_complement_one_hot(x))
@@ -120,13 +156,16 @@ def predict_tracks(model, metadata, genome, chroms, settings, regions=None):
     `regions`: dict chrom -> merged (starts, ends) to restrict the windows to."""
     settings.check()
     window = int(metadata["window"])
+    plan, reason = trunk_plan(model) if settings.shared else (None, "--per-window was given")
+    if plan is None:
+        message(f"{model.name}: predicting window by window: {reason}")
     if any(genome.lengths[c] < window for c in chroms):
         short = [c for c in chroms if genome.lengths[c] < window]
         raise InputError(f"chromosome(s) {', '.join(short[:5])} shorter than the model's {window} bp window")
     with ProgressBar(sum(genome.lengths[c] // settings.stride for c in chroms), "predicting", "windows") as bar:
         for chrom in chroms:
             starts = scored_windows(genome, chrom, window, settings, regions[chrom] if regions else None)
-            predictions = predict_starts(model, genome, chrom, starts, window, settings, bar)
+            predictions = predict_starts(model, genome, chrom, starts, window, settings, bar, plan)
             yield ChromosomeTrack(chrom, *bin_means(starts, predictions, genome.lengths[chrom], window, settings.stride))
 
 

@@ -169,3 +169,31 @@ def test_bad_input_gives_one_line(model_path, test_data, tmp_path, capsys, case,
     assert len(err) == 1 and expected in err[0], err
     assert not any(name.endswith((".bw", ".part")) for name in os.listdir(tmp_path / "out")) \
         if (tmp_path / "out").exists() else True
+
+
+@pytest.mark.parametrize("name", ["conv4-frss", "conv3-frss", "conv4-frss-plus", "deepsea", "basset", "danq-frss"])
+def test_shared_trunk_equals_per_window_prediction(name, test_data, tmp_path, capsys):
+    from deepgmap_core.models.build import build_model
+    from deepgmap_core.models.files import save_model
+    from deepgmap_core.predict import PredictSettings, predict_starts
+    from deepgmap_core.shared_trunk import trunk_plan
+
+    keras.utils.set_random_seed(4)
+    model = build_model(name, 2, 1000, 0.1)
+    plan, reason = trunk_plan(model)
+    if name == "danq-frss":
+        assert plan is None and ("pool" in reason or "Bidirectional" in reason)
+        save_model(model, str(tmp_path / "m.keras"), {"class_names": ["a", "b"], "window": 1000,
+                                                       "one_hot_order": "AGCT", "model": name})
+        assert main(["--model", str(tmp_path / "m.keras"), "--genome", str(test_data / "genome.fa.gz"),
+                     "--regions", str(test_data / "regions.bed"), "--outdir", str(tmp_path / "out")]) == 0
+        assert "predicting window by window" in capsys.readouterr().err
+        return
+    with Genome(str(test_data / "genome.fa.gz")) as genome:
+        # Real windows every 300 bp, with a gap, and windows at several phases of the pools.
+        starts = np.r_[np.arange(1_000_000, 1_060_000, 300), np.arange(2_000_100, 2_010_000, 300), [3_000_050]]
+        for rc_average in (False, True):
+            settings = PredictSettings(batch_size=64, rc_average=rc_average)
+            shared = predict_starts(model, genome, "chr20", starts, 1000, settings, plan=plan)
+            alone = predict_starts(model, genome, "chr20", starts, 1000, settings)
+            np.testing.assert_allclose(shared, alone, atol=1e-5)

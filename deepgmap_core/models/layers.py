@@ -48,12 +48,18 @@ class FRSSConv1D(keras.layers.Layer):
             return inputs
         return ops.max_pool(inputs, self.pool_size, strides=self.pool_size, padding="same")
 
-    def call(self, inputs):
+    def scan(self, inputs):
+        """The layer before its pooling: two streams (first stage) or their sum (second stage).
+        Valid on inputs of any length, so prediction can run it over a whole chromosome chunk."""
         if self.stage == "first":
             rotated = ops.flip(ops.flip(self.kernel, axis=0), axis=1)
-            return [self._pool(self._scan(inputs, self.kernel)), self._pool(self._scan(inputs, rotated))]
+            return [self._scan(inputs, self.kernel), self._scan(inputs, rotated)]
         forward, reverse = inputs
-        return self._pool(self._scan(forward, self.kernel) + self._scan(reverse, ops.flip(self.kernel, axis=0)))
+        return self._scan(forward, self.kernel) + self._scan(reverse, ops.flip(self.kernel, axis=0))
+
+    def call(self, inputs):
+        scanned = self.scan(inputs)
+        return [self._pool(s) for s in scanned] if self.stage == "first" else self._pool(scanned)
 
     def _output_length(self, length):
         length = None if length is None else length - self.kernel_size + 1
