@@ -34,6 +34,9 @@ demo: setup
 	$(BIN)/deepgmap-train-model --genome test-data/genome.fa.gz --windows $(DEMO_OUT)/windows.tsv.gz \
 	    --model conv4-frss --width-scale 0.25 --epochs 3 --steps-per-epoch 20 --max-valid-windows 1000 --seed 1 \
 	    -o $(DEMO_OUT)/model.keras --metrics $(DEMO_OUT)/metrics.tsv --report $(DEMO_OUT)/report.html
+	$(BIN)/deepgmap-predict-bigwig --model $(DEMO_OUT)/model.keras --genome test-data/genome.fa.gz \
+	    --outdir $(DEMO_OUT)/tracks --peaks-out $(DEMO_OUT)/tracks/peaks --threshold 0.3 \
+	    --evaluate $(DEMO_OUT)/windows.tsv.gz --max-eval-windows 2000
 	@echo "demo: outputs in $(DEMO_OUT)/"
 
 test-python: setup
@@ -48,6 +51,7 @@ benchmark: setup
 	$(BIN)/python benchmarks/windows.py
 	$(BIN)/python benchmarks/qc.py
 	$(BIN)/python benchmarks/train.py
+	$(BIN)/python benchmarks/predict.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .galaxy-run *.egg-info
