@@ -17,8 +17,11 @@ from .errors import InputError
 from .genome import ONE_HOT_ORDER, one_hot_windows, reverse_complement_one_hot
 from .progress import ProgressBar, message
 from .shared_trunk import head_predictions, trunk_features, trunk_plan
-from .training import prefetched
+from .training import accelerator, prefetched
 from .windows import count_n_bases, window_starts, windows_touching
+
+
+TRUNK_MODES = ("auto", "shared", "per-window")
 
 
 @dataclass
@@ -28,13 +31,15 @@ class PredictSettings:
     rc_average: bool = False
     max_n_fraction: float = 0.5
     threads: int = 1
-    shared: bool = True             # share the convolutions across overlapping windows
+    trunk: str = "auto"             # shared | per-window | auto: shared on a CPU, per window on a GPU
 
     def check(self):
         if self.stride <= 0:
             raise InputError(f"--stride must be > 0, got {self.stride}")
         if self.batch_size <= 0:
             raise InputError(f"--batch-size must be > 0, got {self.batch_size}")
+        if self.trunk not in TRUNK_MODES:
+            raise InputError(f"--trunk must be one of {', '.join(TRUNK_MODES)}, got {self.trunk!r}")
 
 
 def check_model_for_genome(metadata, genome, chroms):
@@ -156,7 +161,11 @@ def predict_tracks(model, metadata, genome, chroms, settings, regions=None):
     `regions`: dict chrom -> merged (starts, ends) to restrict the windows to."""
     settings.check()
     window = int(metadata["window"])
-    plan, reason = trunk_plan(model) if settings.shared else (None, "--per-window was given")
+    plan, reason = None, "--trunk per-window was given"
+    if settings.trunk == "auto" and accelerator().startswith("GPU"):
+        reason = "on a GPU whole batches of windows are faster (--trunk shared to force sharing)"
+    elif settings.trunk != "per-window":
+        plan, reason = trunk_plan(model)
     if plan is None:
         message(f"{model.name}: predicting window by window: {reason}")
     if any(genome.lengths[c] < window for c in chroms):

@@ -49,9 +49,10 @@ def build_parser():
     parser.add_argument("--max-n-fraction", type=float, default=0.5, help="skip windows with more N than this")
     parser.add_argument("--rc-average", action="store_true", help="average with the reverse complement")
     parser.add_argument("--batch-size", type=int, default=256, help="windows per batch")
-    parser.add_argument("--per-window", action="store_true",
-                        help="compute every window on its own (default: share the convolutions of overlapping "
-                             "windows, 2.5-3x faster, same values; models that cannot are scored per window)")
+    parser.add_argument("--trunk", choices=("auto", "shared", "per-window"), default="auto",
+                        help="shared: compute the convolutions of overlapping windows once (2.5x faster on a CPU, "
+                             "same values; models that cannot are scored per window); per-window: each window "
+                             "alone (faster on a GPU, whole batches in parallel); auto: shared on a CPU only")
     add_threads_argument(parser, "threads reading windows ahead of the model")
     parser.add_argument("--outdir", required=True, help="folder for the tracks (created if missing)")
     parser.add_argument("--bedgraph", action="store_true", help="write bedGraph text instead of bigWig")
@@ -95,7 +96,7 @@ def run(args, argv):
     model, metadata = load_model(args.model, compile=False)
     stride = args.stride or int(metadata.get("windows_table", {}).get("stride", 300))
     settings = PredictSettings(stride, args.batch_size, args.rc_average, args.max_n_fraction, args.threads,
-                               not args.per_window)
+                               args.trunk)
     settings.check()
     classes = metadata["class_names"]
     stems = [file_stem(name) for name in classes]
