@@ -2,15 +2,13 @@
 
 import array
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 
 import numpy as np
 import pysam
 
 from .errors import InputError
-from .fileio import check_readable
+from .fileio import PrivateFolder, check_readable
 
 MITOCHONDRIAL = frozenset({"chrM", "chrMT", "MT", "M", "mito", "chrmt"})
 
@@ -41,7 +39,7 @@ class ReadFilter:
         return text + (f", MAPQ >= {self.min_mapq}" if self.min_mapq else "")
 
 
-class IndexedBam:
+class IndexedBam(PrivateFolder):
     """A coordinate-sorted BAM with an index: the given one, one beside the file, or one
     built in a private temporary folder (nothing is written beside the input).
     Use as a context manager."""
@@ -49,7 +47,6 @@ class IndexedBam:
     def __init__(self, path, index=None, what="BAM"):
         check_readable(path, what)
         self.path = path
-        self._tmpdir = None
         index = index or next((p for p in (path + ".bai", os.path.splitext(path)[0] + ".bai", path + ".csi")
                                if os.path.exists(p)), None)
         try:
@@ -83,8 +80,7 @@ class IndexedBam:
         if sort_order not in (None, "coordinate"):
             raise InputError(f"{path}: the {what} is sorted by {sort_order}, not by coordinate: "
                              f"run `samtools sort` (and `samtools index`) first")
-        self._tmpdir = tempfile.mkdtemp(prefix="deepgmap-bam-")
-        index = os.path.join(self._tmpdir, "reads.bam.bai")
+        index = self.private_path("reads.bam.bai")
         quiet = pysam.set_verbosity(0)
         try:
             pysam.index(path, index)
@@ -113,15 +109,6 @@ class IndexedBam:
         spans = np.frombuffer(spans, dtype=np.int64).reshape(-1, 2)
         return spans[:, 0], spans[:, 1]
 
-    def close(self):
+    def _close_handles(self):
         if getattr(self, "bam", None) is not None:
             self.bam.close()
-        if self._tmpdir is not None:
-            shutil.rmtree(self._tmpdir, ignore_errors=True)
-            self._tmpdir = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.close()

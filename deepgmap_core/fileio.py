@@ -8,6 +8,7 @@ import contextlib
 import gzip
 import io
 import os
+import shutil
 import sys
 import tempfile
 
@@ -92,3 +93,30 @@ def atomic_paths(paths):
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
         raise
+
+
+class PrivateFolder:
+    """Base of readers that may need scratch files (an index they build, a decompressed copy):
+    a temporary folder made on first use, removed by close(); use as a context manager."""
+
+    _tmpdir = None
+
+    def private_path(self, name):
+        if self._tmpdir is None:
+            self._tmpdir = tempfile.mkdtemp(prefix="deepgmap-")
+        return os.path.join(self._tmpdir, name)
+
+    def _close_handles(self):
+        """Close what the subclass opened."""
+
+    def close(self):
+        self._close_handles()
+        if self._tmpdir is not None:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._tmpdir = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()

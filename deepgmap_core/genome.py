@@ -7,14 +7,13 @@ reversing a one-hot matrix on both axes gives the reverse complement.
 import gzip
 import os
 import shutil
-import tempfile
 import threading
 
 import numpy as np
 import pysam
 
 from .errors import InputError
-from .fileio import GZIP_MAGIC, check_readable
+from .fileio import GZIP_MAGIC, PrivateFolder, check_readable
 
 ONE_HOT_ORDER = "AGCT"
 
@@ -79,7 +78,7 @@ def _is_bgzf(path):
     return len(header) == 18 and header[:2] == GZIP_MAGIC and header[3] & 4 and header[12:14] == b"BC"
 
 
-class Genome:
+class Genome(PrivateFolder):
     """Random access to a genome FASTA: plain, gzip or bgzip.
 
     An existing `.fai` (and `.gzi` for bgzip) beside the file is used; otherwise the index
@@ -91,7 +90,6 @@ class Genome:
     def __init__(self, path):
         check_readable(path, "genome FASTA")
         self.path = path
-        self._tmpdir = None
         self._local = threading.local()
         self._readers = []
         try:
@@ -104,16 +102,11 @@ class Genome:
             self.close()
             raise InputError(f"{path}: no sequences in the genome FASTA")
 
-    def _private_dir(self):
-        if self._tmpdir is None:
-            self._tmpdir = tempfile.mkdtemp(prefix="deepgmap-genome-")
-        return self._tmpdir
-
     def _open_indexed(self, path):
         with open(path, "rb") as handle:
             compressed = handle.read(2) == GZIP_MAGIC
         if compressed and not _is_bgzf(path):
-            plain = os.path.join(self._private_dir(), "genome.fa")
+            plain = self.private_path("genome.fa")
             try:
                 with gzip.open(path, "rb") as source, open(plain, "wb") as target:
                     shutil.copyfileobj(source, target, 16 << 20)
@@ -122,8 +115,8 @@ class Genome:
             path, compressed = plain, False
         fai, gzi = path + ".fai", (path + ".gzi" if compressed else None)
         if not (os.path.exists(fai) and (gzi is None or os.path.exists(gzi))):
-            fai = os.path.join(self._private_dir(), "index.fai")
-            gzi = os.path.join(self._private_dir(), "index.gzi") if compressed else None
+            fai = self.private_path("index.fai")
+            gzi = self.private_path("index.gzi") if compressed else None
             index_args = ["--fai-idx", fai] + (["--gzi-idx", gzi] if gzi else [])
             if os.path.getsize(path) == 0:
                 raise InputError(f"{self.path}: the genome FASTA is empty")
@@ -158,17 +151,8 @@ class Genome:
             self._readers.append(reader)
         return reader.fetch(chrom, start, end).encode("ascii")
 
-    def close(self):
+    def _close_handles(self):
         for reader in self._readers + [getattr(self, "_fasta", None)]:
             if reader is not None:
                 reader.close()
         self._readers = []
-        if self._tmpdir is not None:
-            shutil.rmtree(self._tmpdir, ignore_errors=True)
-            self._tmpdir = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.close()
