@@ -26,17 +26,19 @@ setup(
         "keras>=3.0",
         "scikit-learn>=1.3",
         "pyBigWig>=0.3.22",
+        "memelite>=0.5",
     ],
     extras_require={
         # A Keras backend: TensorFlow (CPU-only build for machines without a GPU), or JAX/PyTorch.
         "tensorflow": ["tensorflow>=2.16"],
         "cpu": ["tensorflow-cpu>=2.16"],
-        "test": ["pytest>=8", "pybedtools>=0.10", "deeptools>=3.5"],
+        "test": ["pytest>=8", "pybedtools>=0.10", "deeptools>=3.5", "biopython>=1.80"],
     },
     entry_points={
         "console_scripts": [
             "deepgmap-bam-to-peaks = deepgmap_core.cli.bam_to_peaks:main",
             "deepgmap-make-training-windows = deepgmap_core.cli.make_training_windows:main",
+            "deepgmap-motif-extract = deepgmap_core.cli.motif_extract:main",
             "deepgmap-predict-bigwig = deepgmap_core.cli.predict_bigwig:main",
             "deepgmap-train-model = deepgmap_core.cli.train_model:main",
         ],

@@ -1,0 +1,76 @@
+"""deepgmap-motif-extract: a trained model's first-layer kernels as MEME motifs, matched to known ones."""
+
+from ..errors import InputError
+from ..fileio import atomic_output
+from ..progress import message
+from .common import command_line, import_keras, make_parser, run_tool
+
+PROG = "deepgmap-motif-extract"
+
+DESCRIPTION = """\
+Write the first-layer convolution kernels of a model from deepgmap-train-model as motifs in
+MEME format (version 4, DNA, both strands), and match them to known motifs with Tomtom.
+
+Each kernel W (width x 4) becomes a probability matrix by a softmax over the four
+nucleotides at each position, exp(--scale x W) / sum (the original DeepGMAP used 100),
+written in A,C,G,T order. --min-ic skips kernels whose matrix carries less information
+(bits, against a uniform background).
+
+--motif-db DB.meme runs Tomtom (memelite) of every kernel against the database and writes
+the --top best matches per kernel to --tomtom OUT.tsv: query, target, p-value, E-value
+(p x number of targets), q-value (Benjamini-Hochberg over all pairs), offset and the
+orientation of the target (+, or - for its reverse complement).
+"""
+
+
+def build_parser():
+    parser = make_parser(PROG, DESCRIPTION)
+    parser.add_argument("--model", required=True, help="model file from deepgmap-train-model")
+    parser.add_argument("-o", "--output", required=True, metavar="MEME", help="kernels as MEME motifs")
+    parser.add_argument("--scale", type=float, default=100.0, help="softmax scale of the kernel weights")
+    parser.add_argument("--min-ic", type=float, default=0.0, help="skip kernels with less information (bits)")
+    parser.add_argument("--motif-db", metavar="MEME", help="known motifs to match the kernels against")
+    parser.add_argument("--tomtom", metavar="TSV", help="best Tomtom matches per kernel (needs --motif-db)")
+    parser.add_argument("--top", type=int, default=5, help="matches per kernel in --tomtom")
+    return parser
+
+
+def run(args, argv):
+    if bool(args.motif_db) != bool(args.tomtom):
+        raise InputError("--motif-db and --tomtom go together")
+    if args.scale <= 0 or args.top <= 0:
+        raise InputError("--scale and --top must be > 0")
+    import_keras(onednn=True)
+    from ..models.files import load_model
+    from ..motifs import first_layer_kernels, information_content, kernel_probabilities, meme_text, read_motif_db
+    from ..motifs import tomtom_matches
+
+    database = read_motif_db(args.motif_db) if args.motif_db else None
+    model, _ = load_model(args.model, compile=False)
+    layer, kernels = first_layer_kernels(model)
+    matrices = kernel_probabilities(kernels, args.scale)
+    content = information_content(matrices)
+    kept = [i for i in range(len(matrices)) if content[i] >= args.min_ic]
+    if not kept:
+        raise InputError(f"no kernel has --min-ic {args.min_ic} bits (the most informative has {content.max():.2f})")
+    names = [f"{layer}_kernel{i + 1}" for i in kept]
+    with atomic_output(args.output) as stream:
+        stream.write(meme_text(names, [matrices[i] for i in kept]).encode())
+    message(f"{PROG}: {len(kept)} of {len(matrices)} kernels of {layer} written to {args.output}")
+    if database:
+        rows = tomtom_matches(names, [matrices[i] for i in kept], *database, top=args.top)
+        with atomic_output(args.tomtom) as stream:
+            stream.write(f"##command={command_line(PROG, argv)}\n".encode())
+            stream.write(b"#query\ttarget\tp_value\tE_value\tq_value\toffset\torientation\n")
+            stream.write("".join(f"{q}\t{t}\t{p:.4g}\t{e:.4g}\t{qv:.4g}\t{o}\t{s}\n"
+                                 for q, t, p, e, qv, o, s in rows).encode())
+        best = min(rows, key=lambda row: row[2])
+        message(f"best match: {best[0]} ~ {best[1]} (p {best[2]:.3g}, q {best[4]:.3g})")
+
+
+def main(argv=None):
+    return run_tool(PROG, build_parser(), run, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

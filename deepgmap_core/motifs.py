@@ -1,0 +1,92 @@
+"""First-layer kernels as motifs: probability matrices, MEME files, and Tomtom matches.
+
+A kernel W (width, 4 channels in A,G,C,T order) becomes a probability matrix by a softmax over
+the nucleotides at each position, exp(scale * W) / sum (the original used scale 100), then is
+reordered to A,C,G,T, the MEME alphabet's order.
+"""
+
+import keras
+import numpy as np
+
+from .errors import InputError
+from .fileio import check_readable
+from .models.layers import FRSSConv1D
+
+MEME_ORDER = [0, 2, 1, 3]  # A,G,C,T -> A,C,G,T
+DEFAULT_SCALE = 100.0
+
+
+def first_layer_kernels(model):
+    """(layer name, kernels (width, 4, filters)) of the first convolution reading the one-hot input."""
+    for layer in model.layers:
+        if isinstance(layer, (keras.layers.Conv1D, FRSSConv1D)):
+            kernel = keras.ops.convert_to_numpy(layer.kernel)
+            if kernel.ndim == 3 and kernel.shape[1] == 4:
+                return layer.name, kernel
+            break
+    raise InputError(f"model {model.name}: no first convolution over the 4 one-hot channels to read motifs from")
+
+
+def kernel_probabilities(kernels, scale=DEFAULT_SCALE):
+    """(filters, width, 4) probability matrices in A,C,G,T order, one per kernel."""
+    logits = scale * np.transpose(kernels, (2, 0, 1)).astype(np.float64)
+    logits -= logits.max(axis=2, keepdims=True)
+    weights = np.exp(logits)
+    return (weights / weights.sum(axis=2, keepdims=True))[:, :, MEME_ORDER]
+
+
+def information_content(probabilities):
+    """Total information content in bits of each (width, 4) matrix against a uniform background."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        entropy = -np.nansum(np.where(probabilities > 0, probabilities * np.log2(probabilities), 0), axis=-1)
+    return (2 - entropy).sum(axis=-1)
+
+
+def meme_text(names, matrices, nsites=100):
+    """A MEME version 4 motif file (DNA, both strands, uniform background)."""
+    lines = ["MEME version 4", "", "ALPHABET= ACGT", "", "strands: + -", "",
+             "Background letter frequencies", "A 0.25 C 0.25 G 0.25 T 0.25", ""]
+    for name, matrix in zip(names, matrices):
+        lines += [f"MOTIF {name}", f"letter-probability matrix: alength= 4 w= {len(matrix)} nsites= {nsites} E= 0"]
+        lines += [" ".join(f"{p:.6f}" for p in row) for row in matrix]
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def read_motif_db(path):
+    """(names, matrices (width, 4) in A,C,G,T) of a MEME motif file, or InputError."""
+    from memelite.io import read_meme
+
+    check_readable(path, "motif database")
+    try:
+        motifs = read_meme(path)
+    except Exception as error:  # memelite raises plain exceptions for malformed files
+        raise InputError(f"{path}: not a readable MEME motif file ({type(error).__name__}: {error})") from None
+    if not motifs:
+        raise InputError(f"{path}: no motifs in the MEME file")
+    names = list(motifs)
+    return names, [np.asarray(motifs[name]).T for name in names]
+
+
+def benjamini_hochberg(p_values):
+    flat = p_values.ravel()
+    order = np.argsort(flat)
+    ranked = flat[order] * len(flat) / np.arange(1, len(flat) + 1)
+    q = np.minimum.accumulate(ranked[::-1])[::-1]
+    result = np.empty_like(flat)
+    result[order] = np.minimum(q, 1)
+    return result.reshape(p_values.shape)
+
+
+def tomtom_matches(query_names, queries, target_names, targets, top=5):
+    """The `top` best Tomtom matches of each query: rows (query, target, p, E, q, offset, orientation)."""
+    from memelite import tomtom
+
+    p, _, offsets, _, strands = tomtom([q.T for q in queries], [t.T for t in targets], n_jobs=1)
+    q_values = benjamini_hochberg(p)
+    rows = []
+    for i, query in enumerate(query_names):
+        for j in np.argsort(p[i], kind="stable")[:top]:
+            rows.append((query, target_names[j], float(p[i, j]), float(p[i, j] * len(targets)),
+                         float(q_values[i, j]), int(offsets[i, j]), "-" if strands[i, j] else "+"))
+    return rows

@@ -1,0 +1,99 @@
+"""motif-extract: kernels as a valid MEME file, Tomtom finding a planted JASPAR matrix, bad input."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from Bio import motifs as bio_motifs  # noqa: E402
+from memelite.io import read_meme  # noqa: E402
+
+from deepgmap_core.cli.motif_extract import main  # noqa: E402
+from deepgmap_core.models.build import build_model  # noqa: E402
+from deepgmap_core.models.files import save_model  # noqa: E402
+from deepgmap_core.motifs import MEME_ORDER, read_motif_db  # noqa: E402
+
+METADATA = {"class_names": ["CTCF"], "window": 1000, "one_hot_order": "AGCT"}
+
+
+@pytest.fixture(scope="module")
+def planted_model(test_data, tmp_path_factory):
+    """A Basset model (19 bp first kernels) whose kernel 5 holds the JASPAR CTCF cluster's matrix."""
+    names, matrices = read_motif_db(str(test_data / "JASPAR2024_CORE_clusters.meme"))
+    ctcf = matrices[[i for i, n in enumerate(names) if n.startswith("C055")][0]]
+    keras.utils.set_random_seed(3)
+    model = build_model("basset", 1, 1000, 0.05)
+    layer = model.get_layer("conv1")
+    kernel = keras.ops.convert_to_numpy(layer.kernel).copy()
+    width = min(len(ctcf), kernel.shape[0])
+    planted = np.full((kernel.shape[0], 4), np.log(0.25))
+    planted[:width] = np.log(np.clip(ctcf[:width], 1e-3, 1))[:, MEME_ORDER]  # A,C,G,T -> A,G,C,T
+    kernel[:, :, 4] = planted / 100
+    layer.kernel.assign(kernel)
+    path = str(tmp_path_factory.mktemp("model") / "basset.keras")
+    save_model(model, path, dict(METADATA, model="basset"))
+    return path, kernel
+
+
+def test_meme_output_parses_with_memelite_and_biopython(planted_model, tmp_path):
+    path, kernel = planted_model
+    out = tmp_path / "k.meme"
+    assert main(["--model", path, "-o", str(out)]) == 0
+    parsed = read_meme(str(out))
+    assert list(parsed) == [f"conv1_kernel{i + 1}" for i in range(kernel.shape[2])]
+    for matrix in parsed.values():
+        assert np.asarray(matrix).shape == (4, kernel.shape[0])
+        np.testing.assert_allclose(np.asarray(matrix).sum(axis=0), 1, atol=1e-5)
+    with open(out) as handle:
+        record = bio_motifs.parse(handle, "minimal")
+    assert len(record) == kernel.shape[2] and all(motif.length == kernel.shape[0] for motif in record)
+    fifth = np.array([record[4].pwm[base] for base in "ACGT"])
+    assert fifth.argmax(axis=0).tolist() == np.asarray(parsed["conv1_kernel5"]).argmax(axis=0).tolist()
+
+
+def test_tomtom_finds_the_planted_ctcf_matrix_first(planted_model, test_data, tmp_path):
+    path, _ = planted_model
+    out, matches = tmp_path / "k.meme", tmp_path / "tomtom.tsv"
+    assert main(["--model", path, "-o", str(out), "--motif-db", str(test_data / "JASPAR2024_CORE_clusters.meme"),
+                 "--tomtom", str(matches), "--top", "3"]) == 0
+    rows = [line.rstrip("\n").split("\t") for line in open(matches) if not line.startswith("#")]
+    planted = [r for r in rows if r[0] == "conv1_kernel5"]
+    assert len(planted) == 3 and planted[0][1].startswith("C055") and "CTCF" in planted[0][1]
+    assert float(planted[0][4]) < 0.05 and planted[0][6] in "+-"
+    assert float(planted[0][2]) <= min(float(r[2]) for r in rows)
+
+
+def test_min_ic_keeps_only_informative_kernels(planted_model, tmp_path):
+    path, _ = planted_model
+    out = tmp_path / "k.meme"
+    assert main(["--model", path, "-o", str(out), "--min-ic", "10"]) == 0
+    assert list(read_meme(str(out))) == ["conv1_kernel5"]
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("empty_db", "no motifs"),
+    ("malformed_db", "not a readable MEME motif file"),
+    ("dense_model", "no first convolution"),
+    ("db_without_output", "go together"),
+])
+def test_bad_input_gives_one_line(planted_model, tmp_path, capsys, case, expected):
+    path, _ = planted_model
+    args = ["--model", path, "-o", str(tmp_path / "k.meme")]
+    if case in ("empty_db", "malformed_db"):
+        db = tmp_path / "db.meme"
+        db.write_text("MEME version 4\n\nALPHABET= ACGT\n" if case == "empty_db" else
+                      "MEME version 4\n\nMOTIF x\nletter-probability matrix: alength= 4 w= 2\n0.5 0.5\n")
+        args += ["--motif-db", str(db), "--tomtom", str(tmp_path / "t.tsv")]
+    elif case == "dense_model":
+        inputs = keras.Input((1000, 4))
+        model = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.Flatten()(inputs)))
+        save_model(model, str(tmp_path / "dense.keras"), dict(METADATA, model="dense"))
+        args[1] = str(tmp_path / "dense.keras")
+    else:
+        args += ["--motif-db", str(tmp_path / "db.meme")]
+    assert main(args) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and expected in err[0], err
+    assert not (tmp_path / "k.meme").exists()
