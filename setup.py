@@ -27,6 +27,7 @@ setup(
         "scikit-learn>=1.3",
         "pyBigWig>=0.3.22",
         "memelite>=0.5",
+        "logomaker>=0.8",
     ],
     extras_require={
         # A Keras backend: TensorFlow (CPU-only build for machines without a GPU), or JAX/PyTorch.

@@ -90,3 +90,53 @@ def tomtom_matches(query_names, queries, target_names, targets, top=5):
             rows.append((query, target_names[j], float(p[i, j]), float(p[i, j] * len(targets)),
                          float(q_values[i, j]), int(offsets[i, j]), "-" if strands[i, j] else "+"))
     return rows
+
+
+def _logo_png(matrix, title):
+    """PNG bytes of an information-content-scaled sequence logo of a (width, 4) ACGT matrix."""
+    import io
+
+    import logomaker
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas
+
+    bits = matrix * (2 - information_content(matrix[:, None, :]))[:, None]
+    figure, axes = plt.subplots(figsize=(max(2.0, 0.35 * len(matrix)), 1.6))
+    logomaker.Logo(pandas.DataFrame(bits, columns=list("ACGT")), ax=axes, color_scheme="classic")
+    axes.set(ylim=(0, 2), ylabel="bits", title=title)
+    axes.title.set_fontsize(8)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=80)
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def logos_html(names, matrices, best_matches=None):
+    """A self-contained HTML page: a logo per kernel, beside the logo of its best Tomtom match.
+    best_matches: dict kernel name -> (target name, target matrix (width, 4), q-value, orientation)."""
+    import base64
+    from html import escape
+
+    def image(matrix, title):
+        return f'<img alt="{escape(title)}" src="data:image/png;base64,{base64.b64encode(_logo_png(matrix, title)).decode()}">'
+
+    rows = []
+    for name, matrix in zip(names, matrices):
+        match = (best_matches or {}).get(name)
+        cell = "no database given"
+        if match:
+            target, target_matrix, q_value, orientation = match
+            if orientation == "-":
+                target_matrix = target_matrix[::-1, ::-1]  # the reverse complement, as Tomtom aligned it
+            cell = image(target_matrix, f"{target} ({orientation}), q {q_value:.2g}")
+        rows.append(f"<tr><td>{escape(name)}<br>{information_content(matrix[None])[0]:.1f} bits</td>"
+                    f"<td>{image(matrix, name)}</td><td>{cell}</td></tr>")
+    return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>DeepGMAP kernel motifs</title>"
+            "<style>body{font-family:sans-serif}td{border-bottom:1px solid #ddd;padding:4px}</style></head><body>"
+            "<h1>First-layer kernels and their best known match</h1><table>"
+            "<tr><th>kernel</th><th>logo</th><th>best Tomtom match</th></tr>" + "".join(rows) +
+            "</table></body></html>\n")

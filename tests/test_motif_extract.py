@@ -56,8 +56,12 @@ def test_meme_output_parses_with_memelite_and_biopython(planted_model, tmp_path)
 def test_tomtom_finds_the_planted_ctcf_matrix_first(planted_model, test_data, tmp_path):
     path, _ = planted_model
     out, matches = tmp_path / "k.meme", tmp_path / "tomtom.tsv"
+    logos = tmp_path / "logos.html"
     assert main(["--model", path, "-o", str(out), "--motif-db", str(test_data / "JASPAR2024_CORE_clusters.meme"),
-                 "--tomtom", str(matches), "--top", "3"]) == 0
+                 "--tomtom", str(matches), "--top", "3", "--logos", str(logos)]) == 0
+    page = logos.read_text()
+    assert page.count("data:image/png;base64,") == 2 * 15  # Basset x0.05: 15 kernels, each beside its match
+    assert 'alt="conv1_kernel5"' in page and "C055:CTCF" in page
     rows = [line.rstrip("\n").split("\t") for line in open(matches) if not line.startswith("#")]
     planted = [r for r in rows if r[0] == "conv1_kernel5"]
     assert len(planted) == 3 and planted[0][1].startswith("C055") and "CTCF" in planted[0][1]

@@ -19,7 +19,8 @@ written in A,C,G,T order. --min-ic skips kernels whose matrix carries less infor
 --motif-db DB.meme runs Tomtom (memelite) of every kernel against the database and writes
 the --top best matches per kernel to --tomtom OUT.tsv: query, target, p-value, E-value
 (p x number of targets), q-value (Benjamini-Hochberg over all pairs), offset and the
-orientation of the target (+, or - for its reverse complement).
+orientation of the target (+, or - for its reverse complement). --logos writes an HTML page
+with each kernel's logo (information-content scaled) beside the logo of its best match.
 """
 
 
@@ -32,6 +33,8 @@ def build_parser():
     parser.add_argument("--motif-db", metavar="MEME", help="known motifs to match the kernels against")
     parser.add_argument("--tomtom", metavar="TSV", help="best Tomtom matches per kernel (needs --motif-db)")
     parser.add_argument("--top", type=int, default=5, help="matches per kernel in --tomtom")
+    parser.add_argument("--logos", metavar="HTML",
+                        help="a page with each kernel's logo beside its best match's (information-content scaled)")
     return parser
 
 
@@ -43,7 +46,7 @@ def run(args, argv):
     import_keras(onednn=True)
     from ..models.files import load_model
     from ..motifs import first_layer_kernels, information_content, kernel_probabilities, meme_text, read_motif_db
-    from ..motifs import tomtom_matches
+    from ..motifs import logos_html, tomtom_matches
 
     database = read_motif_db(args.motif_db) if args.motif_db else None
     model, _ = load_model(args.model, compile=False)
@@ -66,6 +69,14 @@ def run(args, argv):
                                  for q, t, p, e, qv, o, s in rows).encode())
         best = min(rows, key=lambda row: row[2])
         message(f"best match: {best[0]} ~ {best[1]} (p {best[2]:.3g}, q {best[4]:.3g})")
+    if args.logos:
+        best_matches = {}
+        if database:
+            targets = dict(zip(*database))
+            for query, target, _, _, q_value, _, orientation in rows:
+                best_matches.setdefault(query, (target, targets[target], q_value, orientation))
+        with atomic_output(args.logos) as stream:
+            stream.write(logos_html(names, [matrices[i] for i in kept], best_matches).encode())
 
 
 def main(argv=None):
