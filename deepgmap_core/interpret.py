@@ -9,7 +9,7 @@ import numpy as np
 from keras import ops
 
 from .errors import InputError
-from .genome import one_hot_windows
+from .genome import ONE_HOT_ORDER, one_hot_windows
 
 
 def class_logits(model):
@@ -19,9 +19,8 @@ def class_logits(model):
     return lambda x: ops.matmul(features(x), output.kernel) + output.bias
 
 
-def input_gradients(model, x, class_index):
-    """d(logit of class `class_index`)/d(x) for a batch x (n, window, 4), as numpy."""
-    logits = class_logits(model)
+def gradient(function, x):
+    """d(sum of function(x))/dx as numpy, for a function of a batch built from keras.ops."""
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
@@ -29,19 +28,59 @@ def input_gradients(model, x, class_index):
         inputs = tf.convert_to_tensor(x)
         with tf.GradientTape() as tape:
             tape.watch(inputs)
-            score = tf.reduce_sum(logits(inputs)[:, class_index])
+            score = tf.reduce_sum(function(inputs))
         return tape.gradient(score, inputs).numpy()
     if backend == "torch":
-        import torch
-
         inputs = ops.convert_to_tensor(x).detach().requires_grad_(True)
-        logits(inputs)[:, class_index].sum().backward()
+        function(inputs).sum().backward()
         return inputs.grad.detach().cpu().numpy()
     if backend == "jax":
         import jax
 
-        return np.asarray(jax.grad(lambda inputs: logits(inputs)[:, class_index].sum())(ops.convert_to_tensor(x)))
-    raise InputError(f"saliency is not implemented for the {backend} backend")
+        return np.asarray(jax.grad(lambda inputs: function(inputs).sum())(ops.convert_to_tensor(x)))
+    raise InputError(f"gradients are not implemented for the {backend} backend")
+
+
+def input_gradients(model, x, class_index):
+    """d(logit of class `class_index`)/d(x) for a batch x (n, window, 4), as numpy."""
+    logits = class_logits(model)
+    return gradient(lambda inputs: logits(inputs)[:, class_index], x)
+
+
+def activation_objective(model, class_index=None, l2=5e-3):
+    """The paper's objective for an input X: y_i / sum_{k != i} y_k - l2 |X|^2 for one class
+    (y_i alone when the model has one class), or prod_i y_i - l2 |X|^2 for all classes."""
+    def objective(x):
+        y = model(x)
+        penalty = l2 * ops.sum(ops.square(x), axis=(1, 2))
+        if class_index is None:
+            return ops.prod(y, axis=1) - penalty
+        others = ops.sum(y, axis=1) - y[:, class_index]
+        score = y[:, class_index] / others if y.shape[1] > 1 else y[:, class_index]
+        return score - penalty
+    return objective
+
+
+def maximise_activation(model, window, class_index=None, steps=200, learning_rate=0.001, seed=0, record_every=10):
+    """Optimise an input (1, window, 4) for the objective with Adam from X ~ N(0.02, 0.02) (the
+    initialisation the original found critical). Returns (X, objective values every `record_every` steps)."""
+    x = np.random.default_rng(seed).normal(0.02, 0.02, (1, window, 4)).astype(np.float32)
+    objective = activation_objective(model, class_index)
+    first, second = np.zeros_like(x), np.zeros_like(x)
+    trace = []
+    for step in range(1, steps + 1):
+        grad = gradient(objective, x)  # ascent: follow the gradient
+        first = 0.9 * first + 0.1 * grad
+        second = 0.999 * second + 0.001 * grad ** 2
+        x = x + learning_rate * (first / (1 - 0.9 ** step)) / (np.sqrt(second / (1 - 0.999 ** step)) + 1e-7)
+        if step % record_every == 0 or step == steps:
+            trace.append(float(ops.convert_to_numpy(objective(x))[0]))
+    return x, trace
+
+
+def input_to_sequence(x):
+    """The sequence read from an optimised input (window, 4): the argmax base (A,G,C,T) per position."""
+    return "".join(np.array(list(ONE_HOT_ORDER))[np.asarray(x).argmax(axis=-1)])
 
 
 def region_windows(start, end, window, chrom_length):

@@ -80,7 +80,7 @@ def test_min_ic_keeps_only_informative_kernels(planted_model, tmp_path):
     ("empty_db", "no motifs"),
     ("malformed_db", "not a readable MEME motif file"),
     ("dense_model", "no first convolution"),
-    ("db_without_output", "go together"),
+    ("db_without_output", "need --motif-db"),
 ])
 def test_bad_input_gives_one_line(planted_model, tmp_path, capsys, case, expected):
     path, _ = planted_model
@@ -96,8 +96,38 @@ def test_bad_input_gives_one_line(planted_model, tmp_path, capsys, case, expecte
         save_model(model, str(tmp_path / "dense.keras"), dict(METADATA, model="dense"))
         args[1] = str(tmp_path / "dense.keras")
     else:
-        args += ["--motif-db", str(tmp_path / "db.meme")]
+        args += ["--tomtom", str(tmp_path / "t.tsv")]
     assert main(args) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and expected in err[0], err
     assert not (tmp_path / "k.meme").exists()
+
+
+def test_activation_maximisation_increases_the_class_score_monotonically(test_data):
+    from deepgmap_core.interpret import maximise_activation
+    from deepgmap_core.models.files import load_model
+
+    model, _ = load_model(str(test_data / "model.keras"), compile=False)
+    for class_index in (0, None):  # CTCF against H3K4me3, and the product of both
+        x, trace = maximise_activation(model, 1000, class_index, steps=60, record_every=5, seed=1)
+        assert len(trace) == 12 and trace[-1] > trace[0]
+        assert (np.diff(trace) >= -1e-6).all(), trace
+        assert x.shape == (1, 1000, 4)
+
+
+def test_activation_maximisation_cli_writes_fasta_and_fimo_hits(test_data, tmp_path, capsys):
+    fasta, hits = tmp_path / "am.fa", tmp_path / "hits.tsv"
+    args = ["--model", str(test_data / "model.keras"), "-o", str(tmp_path / "k.meme"), "--motif-db",
+            str(test_data / "JASPAR2024_CORE_clusters.meme"), "--activation-max", "CTCF", "--am-out", str(fasta),
+            "--am-steps", "20", "--am-hits", str(hits)]
+    assert main(args) == 0
+    lines = fasta.read_text().splitlines()
+    assert lines[0].startswith(">activation_max_CTCF objective")
+    sequence = "".join(lines[1:])
+    assert len(sequence) == 1000 and set(sequence) <= set("ACGT")
+    rows = [line.split("\t") for line in hits.read_text().splitlines()]
+    assert rows[0] == ["#motif", "sequence", "start", "end", "strand", "score", "p_value"]
+    assert all(r[1] == "activation_max_CTCF" and float(r[6]) <= 1e-4 for r in rows[1:])
+    args[args.index("CTCF")] = "p53"
+    assert main(args) == 1
+    assert "the model's classes are CTCF, H3K4me3 (or 'all')" in capsys.readouterr().err

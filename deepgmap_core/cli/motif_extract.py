@@ -3,7 +3,7 @@
 from ..errors import InputError
 from ..fileio import atomic_output
 from ..progress import message
-from .common import command_line, import_keras, make_parser, run_tool
+from .common import add_seed_argument, command_line, import_keras, make_parser, run_tool
 
 PROG = "deepgmap-motif-extract"
 
@@ -33,14 +33,24 @@ def build_parser():
     parser.add_argument("--motif-db", metavar="MEME", help="known motifs to match the kernels against")
     parser.add_argument("--tomtom", metavar="TSV", help="best Tomtom matches per kernel (needs --motif-db)")
     parser.add_argument("--top", type=int, default=5, help="matches per kernel in --tomtom")
+    parser.add_argument("--activation-max", metavar="CLASS",
+                        help="optimise an input for this class (y_class / sum of the others) or for 'all' "
+                             "(product of all classes), the paper's activation maximisation; read it as a sequence")
+    parser.add_argument("--am-out", metavar="FASTA", help="the activation-maximised sequence")
+    parser.add_argument("--am-steps", type=int, default=200, help="Adam steps of the optimisation")
+    parser.add_argument("--am-learning-rate", type=float, default=0.001, help="Adam step size")
+    parser.add_argument("--am-hits", metavar="TSV", help="FIMO hits of --motif-db motifs in that sequence")
+    add_seed_argument(parser)
     parser.add_argument("--logos", metavar="HTML",
                         help="a page with each kernel's logo beside its best match's (information-content scaled)")
     return parser
 
 
 def run(args, argv):
-    if bool(args.motif_db) != bool(args.tomtom):
-        raise InputError("--motif-db and --tomtom go together")
+    if args.tomtom and not args.motif_db or args.am_hits and not args.motif_db:
+        raise InputError("--tomtom and --am-hits need --motif-db")
+    if bool(args.activation_max) != bool(args.am_out) or args.am_hits and not args.activation_max:
+        raise InputError("--activation-max and --am-out go together (and --am-hits needs them)")
     if args.scale <= 0 or args.top <= 0:
         raise InputError("--scale and --top must be > 0")
     import_keras(onednn=True)
@@ -49,7 +59,7 @@ def run(args, argv):
     from ..motifs import logos_html, tomtom_matches
 
     database = read_motif_db(args.motif_db) if args.motif_db else None
-    model, _ = load_model(args.model, compile=False)
+    model, metadata = load_model(args.model, compile=False)
     layer, kernels = first_layer_kernels(model)
     matrices = kernel_probabilities(kernels, args.scale)
     content = information_content(matrices)
@@ -60,7 +70,9 @@ def run(args, argv):
     with atomic_output(args.output) as stream:
         stream.write(meme_text(names, [matrices[i] for i in kept]).encode())
     message(f"{PROG}: {len(kept)} of {len(matrices)} kernels of {layer} written to {args.output}")
-    if database:
+    if args.activation_max:
+        write_activation_maximum(model, metadata, args, database)
+    if args.tomtom:
         rows = tomtom_matches(names, [matrices[i] for i in kept], *database, top=args.top)
         with atomic_output(args.tomtom) as stream:
             stream.write(f"##command={command_line(PROG, argv)}\n".encode())
@@ -71,12 +83,45 @@ def run(args, argv):
         message(f"best match: {best[0]} ~ {best[1]} (p {best[2]:.3g}, q {best[4]:.3g})")
     if args.logos:
         best_matches = {}
-        if database:
+        if args.tomtom:
             targets = dict(zip(*database))
             for query, target, _, _, q_value, _, orientation in rows:
                 best_matches.setdefault(query, (target, targets[target], q_value, orientation))
         with atomic_output(args.logos) as stream:
             stream.write(logos_html(names, [matrices[i] for i in kept], best_matches).encode())
+
+
+def write_activation_maximum(model, metadata, args, database):
+    """The paper's activation maximisation for one class or all, as FASTA, and FIMO hits in it."""
+    from ..interpret import input_to_sequence, maximise_activation
+
+    classes = metadata["class_names"]
+    if args.activation_max != "all" and args.activation_max not in classes:
+        raise InputError(f"--activation-max {args.activation_max!r}: the model's classes are "
+                         f"{', '.join(classes)} (or 'all')")
+    class_index = None if args.activation_max == "all" else classes.index(args.activation_max)
+    x, trace = maximise_activation(model, int(metadata["window"]), class_index, args.am_steps,
+                                   args.am_learning_rate, seed=args.seed)
+    sequence = input_to_sequence(x[0])
+    name = f"activation_max_{args.activation_max}"
+    with atomic_output(args.am_out) as stream:
+        stream.write(f">{name} objective {trace[0]:.4g} -> {trace[-1]:.4g} after {args.am_steps} steps\n".encode())
+        stream.write("".join(sequence[i:i + 60] + "\n" for i in range(0, len(sequence), 60)).encode())
+    message(f"activation maximisation for {args.activation_max}: objective {trace[0]:.4g} -> {trace[-1]:.4g}")
+    if args.am_hits:
+        from memelite import fimo
+
+        from ..genome import one_hot_encode
+        from ..motifs import MEME_ORDER
+
+        one_hot = one_hot_encode(sequence)[:, MEME_ORDER].T[None]
+        hits = fimo(dict((n, m.T) for n, m in zip(*database)), one_hot)
+        with atomic_output(args.am_hits) as stream:
+            stream.write(b"#motif\tsequence\tstart\tend\tstrand\tscore\tp_value\n")
+            for frame in hits:
+                for row in frame.itertuples(index=False):
+                    stream.write(f"{row.motif_name}\t{name}\t{row.start}\t{row.end}\t{row.strand}\t"
+                                 f"{row.score:.4g}\t{row[7]:.4g}\n".encode())
 
 
 def main(argv=None):
