@@ -111,3 +111,75 @@ def region_saliency(model, genome, chrom, start, end, window, n_classes, batch_s
                 first, last = max(window_start, start), min(window_start + window, end)
                 result[first - start:last - start, class_index] = values[first - window_start:last - window_start]
     return result
+
+
+def connection_strengths(model):
+    """Link strengths between consecutive layers, from the first-layer kernels to the classes
+    (the paper's Fig. 3b): between convolutions, the sum of the weights from filter i of one layer
+    into filter j of the next; from the last convolution to a class, the weights of the dense
+    path (the product of the dense matrices) summed over positions. Returns (layer names, matrices)."""
+    from .models.layers import FRSSConv1D
+
+    convs = [layer for layer in model.layers if isinstance(layer, (keras.layers.Conv1D, FRSSConv1D))]
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    if not convs or not dense or any(isinstance(layer, keras.layers.Bidirectional) for layer in model.layers):
+        raise InputError(f"model {model.name}: the connection graph needs convolutions followed by dense layers")
+    kernels = [ops.convert_to_numpy(layer.kernel) for layer in convs]
+    matrices = [kernel.sum(axis=0) for kernel in kernels[1:]]
+    path = ops.convert_to_numpy(dense[0].kernel)
+    for layer in dense[1:]:
+        path = path @ ops.convert_to_numpy(layer.kernel)
+    matrices.append(path.reshape(-1, kernels[-1].shape[2], path.shape[1]).sum(axis=0))
+    return [layer.name for layer in convs] + ["classes"], matrices
+
+
+def strongest_links(matrix, fraction=0.1, per_column=False):
+    """(rows, columns) of the top `fraction` of links by absolute strength (at least one), over the
+    whole matrix or, per_column, into each column (each class) separately."""
+    if per_column:
+        count = max(1, int(np.ceil(fraction * matrix.shape[0])))
+        rows = np.argsort(-np.abs(matrix), axis=0)[:count]
+        return rows.T.ravel(), np.repeat(np.arange(matrix.shape[1]), count)
+    count = max(1, int(np.ceil(fraction * matrix.size)))
+    return np.unravel_index(np.argsort(-np.abs(matrix), axis=None)[:count], matrix.shape)
+
+
+def plot_connections(model, class_names, stream, image_format="png", kernel_labels=None, fraction=0.1):
+    """Layered graph of the strongest `fraction` of links between consecutive layers, first-layer
+    kernels labelled (e.g. with their best motif match)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names, matrices = connection_strengths(model)
+    sizes = [matrices[0].shape[0]] + [m.shape[1] for m in matrices]
+    figure, axes = plt.subplots(figsize=(3 + 2.5 * len(sizes), 8))
+    height = lambda n: np.linspace(0.02, 0.98, n) if n > 1 else np.array([0.5])  # noqa: E731
+    largest = max(np.abs(m).max() for m in matrices) or 1
+    used = [set() for _ in sizes]
+    for column, matrix in enumerate(matrices):
+        rows, cols = strongest_links(matrix, fraction, per_column=column == len(matrices) - 1)
+        for i, j in zip(rows, cols):
+            value = matrix[i, j]
+            axes.plot([column, column + 1], [height(sizes[column])[i], height(sizes[column + 1])[j]],
+                      color="#d62728" if value > 0 else "#1f77b4", alpha=min(1, 0.2 + abs(value) / largest),
+                      linewidth=0.5 + 2 * abs(value) / largest)
+            used[column].add(i)
+            used[column + 1].add(j)
+    for column, size in enumerate(sizes):
+        shown = sorted(used[column])
+        axes.scatter([column] * len(shown), height(size)[shown], s=12, color="black", zorder=3)
+    for i in sorted(used[0]):
+        label = (kernel_labels or {}).get(i, f"kernel {i + 1}")
+        axes.text(-0.05, height(sizes[0])[i], label, ha="right", va="center", fontsize=6)
+    for j, name in enumerate(class_names):
+        axes.text(len(sizes) - 0.95, height(sizes[-1])[j], name, ha="left", va="center", fontsize=9)
+    axes.set_xticks(range(len(sizes)), names)
+    axes.set_yticks([])
+    axes.set_xlim(-1.2, len(sizes) - 0.2)
+    axes.set_title(f"Strongest {100 * fraction:.0f}% of links per layer and into each class "
+                   f"(red positive, blue negative)")
+    figure.tight_layout()
+    figure.savefig(stream, format=image_format, dpi=110)
+    plt.close(figure)

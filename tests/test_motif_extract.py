@@ -131,3 +131,25 @@ def test_activation_maximisation_cli_writes_fasta_and_fimo_hits(test_data, tmp_p
     args[args.index("CTCF")] = "p53"
     assert main(args) == 1
     assert "the model's classes are CTCF, H3K4me3 (or 'all')" in capsys.readouterr().err
+
+
+def test_connection_graph(test_data, tmp_path):
+    from deepgmap_core.interpret import connection_strengths, strongest_links
+    from deepgmap_core.models.files import load_model
+
+    model, _ = load_model(str(test_data / "model.keras"), compile=False)
+    names, matrices = connection_strengths(model)
+    assert names == ["frss1", "frss2", "conv3", "conv4", "classes"]
+    kernels = [keras.ops.convert_to_numpy(model.get_layer(n).kernel) for n in names[:-1]]
+    np.testing.assert_allclose(matrices[0], kernels[1].sum(axis=0), rtol=1e-6)
+    assert matrices[-1].shape == (kernels[-1].shape[2], 2)
+    rows, cols = strongest_links(matrices[-1], 0.1, per_column=True)
+    assert sorted(set(cols.tolist())) == [0, 1] and len(rows) == 2 * int(np.ceil(0.1 * kernels[-1].shape[2]))
+    for column in (0, 1):  # into each class, the strongest filters by |strength|
+        chosen = rows[cols == column]
+        assert np.abs(matrices[-1][chosen, column]).min() >= np.sort(np.abs(matrices[-1][:, column]))[-len(chosen)]
+    for name in ("graph.png", "graph.svg"):
+        assert main(["--model", str(test_data / "model.keras"), "-o", str(tmp_path / "k.meme"),
+                     "--connections", str(tmp_path / name)]) == 0
+    assert (tmp_path / "graph.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "<svg" in (tmp_path / "graph.svg").read_text()[:500]

@@ -41,6 +41,9 @@ def build_parser():
     parser.add_argument("--am-learning-rate", type=float, default=0.001, help="Adam step size")
     parser.add_argument("--am-hits", metavar="TSV", help="FIMO hits of --motif-db motifs in that sequence")
     add_seed_argument(parser)
+    parser.add_argument("--connections", metavar="PNG|SVG",
+                        help="graph of the strongest 10%% of links from the first-layer kernels through the "
+                             "convolutions to each class (the paper's Fig. 3b), kernels labelled with their best match")
     parser.add_argument("--logos", metavar="HTML",
                         help="a page with each kernel's logo beside its best match's (information-content scaled)")
     return parser
@@ -81,6 +84,19 @@ def run(args, argv):
                                  for q, t, p, e, qv, o, s in rows).encode())
         best = min(rows, key=lambda row: row[2])
         message(f"best match: {best[0]} ~ {best[1]} (p {best[2]:.3g}, q {best[4]:.3g})")
+    if args.connections:
+        from ..interpret import plot_connections
+
+        labels = {}
+        if args.tomtom:
+            best = {}
+            for query, target, p_value, *_ in rows:
+                if query not in best or p_value < best[query][1]:
+                    best[query] = (target.split(":")[1] if ":" in target else target, p_value)
+            labels = {kept[names.index(q)]: f"{q.split('_')[-1]} {t}" for q, (t, _) in best.items()}
+        image_format = "svg" if args.connections.lower().endswith(".svg") else "png"
+        with atomic_output(args.connections) as stream:
+            plot_connections(model, metadata["class_names"], stream, image_format, labels)
     if args.logos:
         best_matches = {}
         if args.tomtom:
