@@ -37,6 +37,9 @@ demo: setup
 	$(BIN)/deepgmap-predict-bigwig --model $(DEMO_OUT)/model.keras --genome test-data/genome.fa.gz \
 	    --outdir $(DEMO_OUT)/tracks --peaks-out $(DEMO_OUT)/tracks/peaks --threshold 0.3 \
 	    --evaluate $(DEMO_OUT)/windows.tsv.gz --max-eval-windows 2000
+	$(BIN)/deepgmap-motif-extract --model $(DEMO_OUT)/model.keras -o $(DEMO_OUT)/kernels.meme \
+	    --motif-db test-data/JASPAR2024_CORE_clusters.meme --tomtom $(DEMO_OUT)/tomtom.tsv \
+	    --logos $(DEMO_OUT)/logos.html --connections $(DEMO_OUT)/connections.png
 	@echo "demo: outputs in $(DEMO_OUT)/"
 
 test-python: setup
