@@ -7,11 +7,21 @@ DEMO_OUT := demo-output
 
 .PHONY: setup system-deps demo test test-python test-galaxy benchmark clean
 
-# Command-line tools from Debian that the tests and benchmarks compare against.
+# From Debian: bedtools (test and benchmark baselines), curl (Galaxy harness), a C compiler and
+# Python headers (MACS3 builds from source), venv support for $(PYTHON). Installed only if missing.
 system-deps:
-	@command -v bedtools >/dev/null && command -v curl >/dev/null || { \
+	@missing=""; \
+	command -v bedtools >/dev/null || missing="$$missing bedtools"; \
+	command -v curl >/dev/null || missing="$$missing curl"; \
+	command -v gcc >/dev/null || missing="$$missing build-essential"; \
+	$(PYTHON) -c "import ensurepip" 2>/dev/null || missing="$$missing python3-venv"; \
+	$(PYTHON) -c "import os, sysconfig; assert os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h'))" \
+	  2>/dev/null || missing="$$missing python3-dev"; \
+	if [ -n "$$missing" ]; then \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq bedtools curl; }
+	  echo "installing from Debian:$$missing"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
