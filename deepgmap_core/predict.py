@@ -101,15 +101,16 @@ def predict_starts(model, genome, chrom, starts, window, settings, progress=None
             outputs.append(_shared_predictions(plan, x, offsets, window, settings.rc_average))
             if progress is not None:
                 progress.update(len(offsets))
-    for x in ([] if plan is not None else
-              prefetched(_WindowBatches(genome, chrom, starts, window, settings.batch_size), settings.threads)):
-        y = keras.ops.convert_to_numpy(model.predict_on_batch(x))
-        if settings.rc_average:
-            rc = np.ascontiguousarray(reverse_complement_one_hot(x))
-            y = (y + keras.ops.convert_to_numpy(model.predict_on_batch(rc))) / 2
-        outputs.append(y)
-        if progress is not None:
-            progress.update(len(x))
+    else:
+        batches = _WindowBatches(genome, chrom, starts, window, settings.batch_size)
+        for x in prefetched(batches, settings.threads):
+            y = keras.ops.convert_to_numpy(model.predict_on_batch(x))
+            if settings.rc_average:
+                rc = np.ascontiguousarray(reverse_complement_one_hot(x))
+                y = (y + keras.ops.convert_to_numpy(model.predict_on_batch(rc))) / 2
+            outputs.append(y)
+            if progress is not None:
+                progress.update(len(x))
     n_classes = model.output_shape[-1]
     return np.concatenate(outputs) if outputs else np.zeros((0, n_classes), dtype=np.float32)
 
@@ -168,8 +169,8 @@ def predict_tracks(model, metadata, genome, chroms, settings, regions=None):
         plan, reason = trunk_plan(model)
     if plan is None:
         message(f"{model.name}: predicting window by window: {reason}")
-    if any(genome.lengths[c] < window for c in chroms):
-        short = [c for c in chroms if genome.lengths[c] < window]
+    short = [c for c in chroms if genome.lengths[c] < window]
+    if short:
         raise InputError(f"chromosome(s) {', '.join(short[:5])} shorter than the model's {window} bp window")
     with ProgressBar(sum(genome.lengths[c] // settings.stride for c in chroms), "predicting", "windows") as bar:
         for chrom in chroms:

@@ -70,41 +70,38 @@ def run(args, argv):
     if not kept:
         raise InputError(f"no kernel has --min-ic {args.min_ic} bits (the most informative has {content.max():.2f})")
     names = [f"{layer}_kernel{i + 1}" for i in kept]
+    kept_matrices = [matrices[i] for i in kept]
     with atomic_output(args.output) as stream:
-        stream.write(meme_text(names, [matrices[i] for i in kept]).encode())
+        stream.write(meme_text(names, kept_matrices).encode())
     message(f"{PROG}: {len(kept)} of {len(matrices)} kernels of {layer} written to {args.output}")
     if args.activation_max:
         write_activation_maximum(model, metadata, args, database)
+    best_rows = {}  # kernel name -> its best Tomtom row (rows come best first per kernel)
     if args.tomtom:
-        rows = tomtom_matches(names, [matrices[i] for i in kept], *database, top=args.top)
+        rows = tomtom_matches(names, kept_matrices, *database, top=args.top)
         with atomic_output(args.tomtom) as stream:
             stream.write(f"##command={command_line(PROG, argv)}\n".encode())
             stream.write(b"#query\ttarget\tp_value\tE_value\tq_value\toffset\torientation\n")
             stream.write("".join(f"{q}\t{t}\t{p:.4g}\t{e:.4g}\t{qv:.4g}\t{o}\t{s}\n"
                                  for q, t, p, e, qv, o, s in rows).encode())
+        for row in rows:
+            best_rows.setdefault(row[0], row)
         best = min(rows, key=lambda row: row[2])
         message(f"best match: {best[0]} ~ {best[1]} (p {best[2]:.3g}, q {best[4]:.3g})")
     if args.connections:
         from ..interpret import plot_connections
 
-        labels = {}
-        if args.tomtom:
-            best = {}
-            for query, target, p_value, *_ in rows:
-                if query not in best or p_value < best[query][1]:
-                    best[query] = (target.split(":")[1] if ":" in target else target, p_value)
-            labels = {kept[names.index(q)]: f"{q.split('_')[-1]} {t}" for q, (t, _) in best.items()}
+        # Label with the motif's short name: 'C055:CTCF:C2H2_ZF' -> 'CTCF'.
+        labels = {kept[names.index(query)]: f"{query.split('_')[-1]} {(row[1].split(':') + [row[1]])[1]}"
+                  for query, row in best_rows.items()}
         image_format = "svg" if args.connections.lower().endswith(".svg") else "png"
         with atomic_output(args.connections) as stream:
             plot_connections(model, metadata["class_names"], stream, image_format, labels)
     if args.logos:
-        best_matches = {}
-        if args.tomtom:
-            targets = dict(zip(*database))
-            for query, target, _, _, q_value, _, orientation in rows:
-                best_matches.setdefault(query, (target, targets[target], q_value, orientation))
+        targets = dict(zip(*database)) if database else {}
+        best_matches = {query: (row[1], targets[row[1]], row[4], row[6]) for query, row in best_rows.items()}
         with atomic_output(args.logos) as stream:
-            stream.write(logos_html(names, [matrices[i] for i in kept], best_matches).encode())
+            stream.write(logos_html(names, kept_matrices, best_matches).encode())
 
 
 def write_activation_maximum(model, metadata, args, database):
