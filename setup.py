@@ -41,6 +41,7 @@ setup(
             "deepgmap-make-training-windows = deepgmap_core.cli.make_training_windows:main",
             "deepgmap-motif-extract = deepgmap_core.cli.motif_extract:main",
             "deepgmap-predict-bigwig = deepgmap_core.cli.predict_bigwig:main",
+            "deepgmap-score-variants = deepgmap_core.cli.score_variants:main",
             "deepgmap-train-model = deepgmap_core.cli.train_model:main",
         ],
     },

@@ -12,6 +12,8 @@ import shutil
 import sys
 import tempfile
 
+import pysam
+
 from .errors import InputError
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -27,22 +29,21 @@ def check_readable(path, what="file"):
         raise InputError(f"{path}: {what} is not readable")
 
 
-def is_gzip(path):
-    with open(path, "rb") as handle:
-        return handle.read(2) == GZIP_MAGIC
-
-
 def open_text(path, what="file"):
     """Open a plain or gzip-compressed text file for reading (detected by content, not name)."""
     check_readable(path, what)
-    if is_gzip(path):
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", errors="replace")
-    return open(path, encoding="utf-8", errors="replace")
+    raw = open(path, "rb")
+    if raw.peek(2)[:2] != GZIP_MAGIC:   # peeked, not read: a pipe (<(...)) is opened only once
+        return io.TextIOWrapper(raw, encoding="utf-8", errors="replace")
+    binary = gzip.GzipFile(fileobj=raw)
+    binary.myfileobj = raw   # as gzip.open does, so closing the text stream closes the file
+    return io.TextIOWrapper(binary, encoding="utf-8", errors="replace")
 
 
 @contextlib.contextmanager
 def atomic_output(path):
-    """Yield a binary stream for `path` ('-' = stdout); gzip when the name ends in .gz.
+    """Yield a binary stream for `path` ('-' = stdout); BGZF (bgzip: gzip that tabix and htslib can
+    index) when the name ends in .gz.
 
     The data go to a hidden temporary file in the same folder, renamed over `path`
     only after the block finished without an exception.
@@ -56,14 +57,18 @@ def atomic_output(path):
         raise InputError(f"{path}: output folder {folder} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".part", dir=folder)
     try:
-        with os.fdopen(fd, "wb") as raw:
-            if path.endswith(".gz"):
-                with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) as stream:
-                    yield stream
-            else:
+        if path.endswith(".gz"):
+            os.close(fd)
+            with pysam.BGZFile(tmp, "wb") as stream:
+                yield stream
+        else:
+            with os.fdopen(fd, "wb") as raw:
                 yield raw
-            raw.flush()
-            os.fsync(raw.fileno())
+        synced = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(synced)
+        finally:
+            os.close(synced)
         make_readable(tmp)
         os.replace(tmp, path)
     except BaseException:

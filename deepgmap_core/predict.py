@@ -90,6 +90,16 @@ def _shared_predictions(plan, x, offsets, window, rc_average):
     return y
 
 
+def predict_batch(model, x, rc_average=False):
+    """Predictions (n, classes) of a one-hot batch x (n, window, 4); with rc_average, the mean of
+    each window's and its reverse complement's."""
+    y = keras.ops.convert_to_numpy(model.predict_on_batch(x))
+    if rc_average:
+        rc = np.ascontiguousarray(reverse_complement_one_hot(x))
+        y = (y + keras.ops.convert_to_numpy(model.predict_on_batch(rc))) / 2
+    return y
+
+
 def predict_starts(model, genome, chrom, starts, window, settings, progress=None, plan=None):
     """Predictions (len(starts), classes) of the windows [start, start + window) of `chrom`;
     with rc_average, the mean of each window's and its reverse complement's predictions.
@@ -104,11 +114,7 @@ def predict_starts(model, genome, chrom, starts, window, settings, progress=None
     else:
         batches = _WindowBatches(genome, chrom, starts, window, settings.batch_size)
         for x in prefetched(batches, settings.threads):
-            y = keras.ops.convert_to_numpy(model.predict_on_batch(x))
-            if settings.rc_average:
-                rc = np.ascontiguousarray(reverse_complement_one_hot(x))
-                y = (y + keras.ops.convert_to_numpy(model.predict_on_batch(rc))) / 2
-            outputs.append(y)
+            outputs.append(predict_batch(model, x, settings.rc_average))
             if progress is not None:
                 progress.update(len(x))
     n_classes = model.output_shape[-1]

@@ -1,0 +1,93 @@
+"""deepgmap-score-variants: a trained model + a genome + a VCF -> per-class predicted effects."""
+
+import contextlib
+import os
+
+from .. import __version__
+from ..errors import InputError
+from ..fileio import atomic_output, open_text
+from ..genome import Genome
+from ..progress import message
+from .common import command_line, import_keras, make_parser, run_tool
+
+PROG = "deepgmap-score-variants"
+
+DESCRIPTION = """\
+Predict the regulatory effect of each variant of a VCF with a model from
+deepgmap-train-model: the window of the model's size centred on the variant is scored with
+the reference allele and with the alternative allele (short indels too: each allele sits in
+the middle of its own window), and per class the tool writes, as INFO fields declared in
+the header (DGM_<class>_REF, _ALT, _DIFF, _LOGOR):
+
+  REF, ALT   predicted probabilities with each allele
+  DIFF       ALT - REF
+  LOGOR      logit(ALT) - logit(REF), the log odds ratio (natural log)
+
+Every input record is written out, in order. DGM_STATUS says whether it was scored or
+why not: ref_mismatch (REF differs from the genome: flagged, never scored), multiallelic,
+symbolic (<DEL>, breakends, *), no_change, too_long, chrom_not_in_genome, outside_chrom.
+When most of the first 100 checked REF alleles mismatch (--max-ref-mismatch), the VCF is
+taken to be on another assembly and the tool stops; chromosome names that differ only by
+'chr' (1 vs chr1) stop it with the fix.
+
+--saliency-window N  also the class saliency at the variant (DGM_<class>_SAL: d(logit)/d(input)
+                     at the REF base, summed over the channels) and its rank among the N
+                     bases around it (DGM_<class>_SALRANK: 1 = the most salient base there)
+--tsv FILE           the same values as a table, one row per record
+
+The VCF is streamed in chunks (memory flat in its size); -o ending in .gz writes BGZF
+(bgzip), ready for tabix.
+"""
+
+
+def build_parser():
+    parser = make_parser(PROG, DESCRIPTION)
+    parser.add_argument("--model", required=True, help="model file from deepgmap-train-model")
+    parser.add_argument("--genome", required=True, metavar="FASTA", help="genome the VCF refers to")
+    parser.add_argument("--vcf", required=True, help="variants (VCF, plain or gzip)")
+    parser.add_argument("-o", "--output", required=True, metavar="VCF",
+                        help="annotated VCF (.gz: bgzip; '-': stdout)")
+    parser.add_argument("--tsv", metavar="FILE", help="also a table of the effects, one row per record")
+    parser.add_argument("--rc-average", action="store_true",
+                        help="average each window's prediction with its reverse complement's")
+    parser.add_argument("--batch-size", type=int, default=256, help="windows per batch")
+    parser.add_argument("--saliency-window", type=int, default=0, metavar="N",
+                        help="saliency at the variant and its rank among N bases around it (0: none)")
+    parser.add_argument("--max-ref-mismatch", type=float, default=0.5,
+                        help="stop when more than this fraction of the first 100 checked REF alleles mismatch")
+    return parser
+
+
+def run(args, argv):
+    if args.output == "-" and args.tsv == "-":
+        raise InputError("-o and --tsv cannot both be stdout")
+    import_keras(onednn=True)
+    from ..models.files import load_model
+    from ..predict import check_model_for_genome
+    from ..variants import VariantSettings, VcfReader, score_vcf, summary_lines
+
+    settings = VariantSettings(args.batch_size, args.rc_average, args.saliency_window, args.max_ref_mismatch)
+    settings.check()
+    model, metadata = load_model(args.model, compile=False)
+    provenance = {"version": __version__, "command": command_line(PROG, argv),
+                  "model": f"{os.path.basename(args.model)} ({metadata.get('model')}, width {metadata.get('width_scale')}, "
+                           f"window {metadata['window']}, classes {','.join(metadata['class_names'])}, "
+                           f"trained on {','.join(metadata.get('split', {}).get('train', []))}, "
+                           f"seed {metadata.get('seed')})",
+                  "genome": os.path.basename(args.genome)}
+    with Genome(args.genome) as genome, open_text(args.vcf, "VCF") as stream:
+        check_model_for_genome(metadata, genome, [])
+        reader = VcfReader(stream, args.vcf)
+        tsv_output = atomic_output(args.tsv) if args.tsv else contextlib.nullcontext()
+        with atomic_output(args.output) as vcf_stream, tsv_output as tsv_stream:
+            counts = score_vcf(reader, model, metadata, genome, settings, vcf_stream, tsv_stream, provenance)
+    for line in summary_lines(counts):
+        message(line)
+
+
+def main(argv=None):
+    return run_tool(PROG, build_parser(), run, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
