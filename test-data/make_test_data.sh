@@ -27,3 +27,36 @@ samtools index K562_H3K4me3.chr22_20M.bam
 # A small conv4-FRSS model for the predict-bigwig tests.
 ../.venv/bin/deepgmap-train-model --genome genome.fa.gz --windows windows.tsv --width-scale 0.1 --epochs 1 \
   --steps-per-epoch 20 --batch-size 50 --max-valid-windows 500 --seed 1 -o model.keras
+# Yeast ATAC-seq for the Galaxy workflow test: sacCer3 chrIV:1-400,000 and chrV:1-330,000 (names
+# and coordinates kept), and the NucleoATAC example read pairs there, split by fragment length into
+# nucleosome-free (< 100 bp) and mono-nucleosome (180-250 bp) fragments, plus 3% of all pairs as a
+# library too shallow to pass QC. Read names shortened, sequences and tags dropped (peak calling
+# and QC use positions only).
+../.venv/bin/python - "${1:-../../shared/data}/sacCer3" <<'PY'
+import sys, zlib
+import pysam
+data = sys.argv[1]
+pieces = [("chrIV", 400_000), ("chrV", 330_000)]
+with pysam.FastaFile(f"{data}/sacCer3.fa.gz") as fasta, open("yeast.fa", "w") as out:
+    for chrom, end in pieces:
+        seq = fasta.fetch(chrom, 0, end)
+        out.write(f">{chrom}\n" + "".join(seq[i:i + 60] + "\n" for i in range(0, end, 60)))
+pysam.tabix_compress("yeast.fa", "yeast.fa.gz", force=True)
+pysam.faidx("yeast.fa.gz")
+def cut(name, keep):
+    with pysam.AlignmentFile(f"{data}/ATAC.example.bam") as bam, \
+            pysam.AlignmentFile(name, "wb", header=bam.header) as out:
+        names = {}
+        for chrom, end in pieces:
+            for read in bam.fetch(chrom, 0, end):
+                if read.next_reference_name == chrom and read.next_reference_start < end and keep(read):
+                    read.query_name = names.setdefault(read.query_name, f"p{len(names)}")
+                    read.query_sequence = None
+                    read.set_tags([])
+                    out.write(read)
+    pysam.index(name)
+cut("yeast_ATAC_NFR.bam", lambda read: abs(read.template_length) < 100)
+cut("yeast_ATAC_nucleosome.bam", lambda read: 180 <= abs(read.template_length) <= 250)
+cut("yeast_ATAC_shallow.bam", lambda read: zlib.crc32(read.query_name.encode()) % 100 < 3)
+PY
+rm yeast.fa
