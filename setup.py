@@ -39,6 +39,7 @@ setup(
         "console_scripts": [
             "deepgmap-bam-to-peaks = deepgmap_core.cli.bam_to_peaks:main",
             "deepgmap-make-training-windows = deepgmap_core.cli.make_training_windows:main",
+            "deepgmap-merge-bigwigs = deepgmap_core.cli.merge_bigwigs:main",
             "deepgmap-motif-extract = deepgmap_core.cli.motif_extract:main",
             "deepgmap-predict-bigwig = deepgmap_core.cli.predict_bigwig:main",
             "deepgmap-score-variants = deepgmap_core.cli.score_variants:main",

@@ -1,0 +1,109 @@
+"""Merging bigWigs written by separate jobs into one: genome-wide prediction split by chromosome
+(predict-bigwig --chroms, or one Galaxy job per chromosome FASTA) and joined back together.
+
+The inputs must agree on the size of every chromosome they name, and their intervals must not
+overlap. The output's header lists every chromosome of the inputs in the order they first
+appear (input by input, each in its header's order), and its intervals are the inputs'
+intervals, unchanged: merging the per-chromosome parts of a genome-wide run gives the bigWig
+that the single run writes.
+"""
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import pyBigWig
+
+from .errors import InputError
+from .fileio import atomic_paths, check_readable
+
+ZOOM_LEVELS = 10  # as predict-bigwig writes its tracks
+BIGWIG_MAGIC = (0x888FFC26).to_bytes(4, "little")
+
+
+@dataclass
+class MergeSummary:
+    chromosomes: int
+    chromosomes_with_data: int
+    intervals: int
+
+
+def open_bigwig(path):
+    """pyBigWig handle of `path`; InputError unless it is a bigWig (checked by its magic number
+    first, so that libBigWig prints nothing about other files)."""
+    check_readable(path, "bigWig")
+    with open(path, "rb") as handle:
+        magic = handle.read(4)
+    if magic != BIGWIG_MAGIC:
+        raise InputError(f"{path}: not a bigWig file")
+    return pyBigWig.open(path)
+
+
+def merged_chrom_sizes(paths, handles):
+    """Chromosome -> size over all inputs, in order of first appearance; InputError where two
+    inputs give one chromosome different sizes (bigWigs of different genome assemblies)."""
+    sizes, named_by = {}, {}
+    for path, handle in zip(paths, handles):
+        for chrom, length in handle.chroms().items():
+            if chrom in sizes and sizes[chrom] != length:
+                raise InputError(f"{path}: {chrom} is {length:,} bp, but {sizes[chrom]:,} bp in {named_by[chrom]} "
+                                 f"(bigWigs of different genomes cannot be merged)")
+            sizes.setdefault(chrom, length)
+            named_by.setdefault(chrom, path)
+    return sizes
+
+
+def chromosome_intervals(paths, handles, chrom):
+    """(starts, ends, values) of `chrom` from all inputs, sorted by start; InputError where
+    intervals of two inputs (or of one) overlap."""
+    parts, sources = [], []
+    for index, handle in enumerate(handles):
+        if chrom in handle.chroms():
+            intervals = handle.intervals(chrom) or ()
+            parts.append(np.array(intervals, dtype=np.float64).reshape(-1, 3))
+            sources.append(np.full(len(intervals), index))
+    if not parts:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)
+    table, source = np.concatenate(parts), np.concatenate(sources)
+    order = np.argsort(table[:, 0], kind="stable")
+    table, source = table[order], source[order]
+    starts, ends = table[:, 0].astype(np.int64), table[:, 1].astype(np.int64)
+    overlapping = np.flatnonzero(starts[1:] < ends[:-1])
+    if len(overlapping):
+        i = overlapping[0]
+        first, second = paths[source[i]], paths[source[i + 1]]
+        where = f"{first} and {second}" if first != second else first
+        raise InputError(f"{where}: intervals overlap on {chrom} at {starts[i + 1]:,}-{ends[i]:,} "
+                         f"(merge only the parts of one run, each chromosome or region once)")
+    return starts, ends, table[:, 2]
+
+
+def merge_bigwigs(paths, output):
+    """Write the merge of the bigWigs `paths` to `output` (renamed into place when complete)."""
+    if not paths:
+        raise InputError("no bigWig to merge")
+    folder = os.path.dirname(os.path.abspath(output))
+    if not os.path.isdir(folder):
+        raise InputError(f"{output}: output folder {folder} does not exist")
+    handles = []
+    try:
+        for path in paths:
+            handles.append(open_bigwig(path))
+        sizes = merged_chrom_sizes(paths, handles)
+        with_data, total = 0, 0
+        with atomic_paths([output]) as (temporary,):
+            writer = pyBigWig.open(temporary, "w")
+            try:
+                writer.addHeader(list(sizes.items()), maxZooms=ZOOM_LEVELS)
+                for chrom in sizes:
+                    starts, ends, values = chromosome_intervals(paths, handles, chrom)
+                    if len(starts):
+                        writer.addEntries([chrom] * len(starts), starts.tolist(), ends=ends.tolist(),
+                                          values=values.tolist())
+                        with_data, total = with_data + 1, total + len(starts)
+            finally:
+                writer.close()
+    finally:
+        for handle in handles:
+            handle.close()
+    return MergeSummary(len(sizes), with_data, total)
