@@ -21,6 +21,7 @@ import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from . import __version__
+from .distribute import distribution_strategy, predict_batch, replica_count, strategy_scope, train_step, worker_output
 from .errors import InputError
 from .genome import ONE_HOT_ORDER, one_hot_windows
 from .models.build import build_model
@@ -42,6 +43,7 @@ class TrainSettings:
     max_valid_windows: int = 0      # 0: all
     max_test_windows: int = 0       # 0: all
     loader_threads: int = 1         # threads reading batches ahead
+    distribute: str = ""            # "": one device; mirrored | multi-worker: tf.distribute replicas
 
     def check(self):
         for name in ("epochs", "batch_size"):
@@ -106,11 +108,11 @@ class _OrderedBatches:
         return window_batch(self.genome, self.table, self.rows[index * self.batch_size:(index + 1) * self.batch_size])[0]
 
 
-def predict_rows(model, genome, table, rows, batch_size, threads=1):
-    """Predictions (len(rows), classes) for the windows `rows` of `table`, in order."""
+def predict_rows(model, genome, table, rows, batch_size, threads=1, strategy=None):
+    """Predictions (len(rows), classes) for the windows `rows` of `table`, in order; a model
+    built under a distribution `strategy` predicts each batch split over its replicas."""
     batches = _OrderedBatches(genome, table, rows, batch_size)
-    return np.concatenate([keras.ops.convert_to_numpy(model.predict_on_batch(x))
-                           for x in prefetched(batches, threads)])
+    return np.concatenate([predict_batch(strategy, model, x) for x in prefetched(batches, threads)])
 
 
 def window_batch(genome, table, rows):
@@ -253,28 +255,42 @@ def resume_state(checkpoint, table, settings):
 
 
 def train_model(genome, table, settings, output, command_line, resume=False):
-    """Train, keep the best model in `output`, return (best model, metadata)."""
+    """Train, keep the best model in `output`, return (best model, metadata). With
+    settings.distribute, every batch is split over the replicas of a tf.distribute strategy,
+    and in a multi-worker cluster only the chief writes `output`."""
     settings.check()
+    strategy = distribution_strategy(settings.distribute, keras.backend.backend())
+    with worker_output(strategy, output) as path:
+        return _train(genome, table, settings, strategy, path, command_line, resume)
+
+
+def _train(genome, table, settings, strategy, output, command_line, resume):
     train_rows = split_rows(table, "train", 0, settings.seed)
     valid_rows = split_rows(table, "valid", settings.max_valid_windows, settings.seed)
     test_rows = split_rows(table, "test", settings.max_test_windows, settings.seed)
     check_training_data(table, genome, train_rows, valid_rows, settings.batch_size)
+    replicas = replica_count(strategy)
+    if settings.batch_size % replicas:
+        raise InputError(f"--batch-size {settings.batch_size} is not a multiple of the {replicas} replicas")
     steps = settings.steps_per_epoch or math.ceil(len(train_rows) / settings.batch_size)
     checkpoint = output + ".checkpoint.keras"
     configure_determinism(settings.seed)
-    if resume and os.path.exists(checkpoint):
-        model, state = resume_state(checkpoint, table, settings)
-        message(f"resuming from {checkpoint} after epoch {state.epoch}")
-    else:
-        model = build_model(settings.model, len(table.class_names), int(table.ends[0] - table.starts[0]),
-                            settings.width_scale)
-        compile_model(model, settings.learning_rate)
-        state = TrainingState()
-    extra = {"command": command_line}
+    with strategy_scope(strategy):
+        if resume and os.path.exists(checkpoint):
+            model, state = resume_state(checkpoint, table, settings)
+            message(f"resuming from {checkpoint} after epoch {state.epoch}")
+        else:
+            model = build_model(settings.model, len(table.class_names), int(table.ends[0] - table.starts[0]),
+                                settings.width_scale)
+            compile_model(model, settings.learning_rate)
+            state = TrainingState()
+    extra = {"command": command_line, "replicas": replicas}
+    on_replicas = f", {replicas} replica(s) ({settings.distribute})" if strategy is not None else ""
     message(f"{settings.model} (width x{settings.width_scale}, {model.count_params():,} parameters) on "
-            f"{accelerator()}: {len(train_rows):,} train, {len(valid_rows):,} valid, {len(test_rows):,} test windows; "
-            f"{steps} steps of {settings.batch_size} per epoch")
+            f"{accelerator()}{on_replicas}: {len(train_rows):,} train, {len(valid_rows):,} valid, "
+            f"{len(test_rows):,} test windows; {steps} steps of {settings.batch_size} per epoch")
     batches = TrainBatches(genome, table, train_rows, settings.batch_size, steps, settings.seed)
+    train_on_batch = train_step(strategy, model, *batches[0])
     labels = table.labels[valid_rows].astype(np.float32)
     # A plain loop of train_on_batch: Keras's fit() on Python data runs a tf.data pipeline whose
     # threads took a third of the two cores here; the next batch is read in a thread instead.
@@ -284,10 +300,11 @@ def train_model(genome, table, settings, output, command_line, resume=False):
         started, losses = time.monotonic(), []
         with ProgressBar(steps * settings.batch_size, f"epoch {state.epoch + 1}/{settings.epochs}", "samples") as bar:
             for x, y in prefetched(batches, settings.loader_threads):
-                losses.append(float(keras.ops.convert_to_numpy(model.train_on_batch(x, y))))
+                losses.append(train_on_batch(x, y))
                 bar.update(settings.batch_size)
         seconds = time.monotonic() - started
-        predictions = predict_rows(model, genome, table, valid_rows, settings.batch_size, settings.loader_threads)
+        predictions = predict_rows(model, genome, table, valid_rows, settings.batch_size, settings.loader_threads,
+                                   strategy)
         scores = score_predictions(labels, predictions, table.class_names)
         state.epoch += 1
         record = {"epoch": state.epoch, "train_loss": float(np.mean(losses)),

@@ -1,5 +1,6 @@
 """deepgmap-train-model: genome FASTA + training windows -> a trained model (.keras)."""
 
+from ..distribute import DISTRIBUTE_MODES
 from ..fileio import atomic_output
 from ..genome import Genome
 from ..models import DEFAULT_MODEL, model_names
@@ -52,6 +53,10 @@ def build_parser():
     parser.add_argument("--max-test-windows", type=int, default=0, help="the same for the final test scores")
     add_seed_argument(parser)
     add_threads_argument(parser, "threads reading and encoding batches ahead of the model (a GPU needs several)")
+    parser.add_argument("--distribute", choices=DISTRIBUTE_MODES,
+                        help="split every batch over replicas with tf.distribute (TensorFlow backend): mirrored = "
+                             "the GPUs of this machine; multi-worker = several machines, each running this command "
+                             "with its role in TF_CONFIG (worker 0 writes the model)")
     parser.add_argument("--resume", action="store_true", help="continue from OUTPUT.checkpoint.keras if present")
     parser.add_argument("-o", "--output", required=True, metavar="MODEL", help="the trained model (.keras)")
     parser.add_argument("--metrics", metavar="TSV", help="metrics per epoch and class, and of the best model")
@@ -65,7 +70,7 @@ def run(args, argv):
 
     settings = TrainSettings(args.model, args.width_scale, args.epochs, args.steps_per_epoch, args.batch_size,
                              args.learning_rate, args.seed, args.patience, args.max_valid_windows,
-                             args.max_test_windows, args.threads)
+                             args.max_test_windows, args.threads, args.distribute or "")
     settings.check()
     table = read_windows_table(args.windows)
     with Genome(args.genome) as genome:
