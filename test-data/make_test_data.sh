@@ -27,6 +27,19 @@ samtools index K562_H3K4me3.chr22_20M.bam
 # A small conv4-FRSS model for the predict-bigwig tests.
 ../.venv/bin/deepgmap-train-model --genome genome.fa.gz --windows windows.tsv --width-scale 0.1 --epochs 1 \
   --steps-per-epoch 20 --batch-size 50 --max-valid-windows 500 --seed 1 -o model.keras
+# The merge-bigwigs Galaxy test: that model's tracks over regions.bed from one job per chromosome,
+# and from one job over both (what the merge must give).
+for part in chr20 chr22 all; do
+  chroms=$([ "$part" = all ] || echo "--chroms $part")
+  ../.venv/bin/deepgmap-predict-bigwig --model model.keras --genome genome.fa.gz --regions regions.bed $chroms \
+    --outdir "tracks.$part"
+  for class in CTCF H3K4me3; do
+    mv "tracks.$part/$class.bw" "tracks_${part}_$class.bw"
+  done
+  rmdir "tracks.$part"
+done
+mv tracks_all_CTCF.bw tracks_CTCF.bw
+mv tracks_all_H3K4me3.bw tracks_H3K4me3.bw
 # Yeast ATAC-seq for the Galaxy workflow test: sacCer3 chrIV:1-400,000 and chrV:1-330,000 (names
 # and coordinates kept), and the NucleoATAC example read pairs there, split by fragment length into
 # nucleosome-free (< 100 bp) and mono-nucleosome (180-250 bp) fragments, plus 3% of all pairs as a
