@@ -1,0 +1,30 @@
+"""The Galaxy wrappers as a Tool Shed suite: one version token that matches the package, and
+help with an example and citations in every wrapper (planemo lint checks the rest)."""
+
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+
+import pytest
+
+from deepgmap_core import __version__
+
+TOOLS = Path(__file__).resolve().parents[1] / "tools"
+WRAPPERS = sorted(path for path in TOOLS.glob("*.xml") if path.name != "macros.xml")
+
+
+def test_the_version_token_is_the_package_version():
+    macros = ElementTree.parse(TOOLS / "macros.xml").getroot()
+    tokens = {token.get("name"): token.text for token in macros.iter("token")}
+    assert tokens["@TOOL_VERSION@"] == __version__
+    requirement = macros.find("xml[@name='requirements']/requirements/requirement")
+    assert requirement.text == "deepgmap" and requirement.get("version") == "@TOOL_VERSION@"
+
+
+@pytest.mark.parametrize("wrapper", WRAPPERS, ids=lambda path: path.stem)
+def test_wrapper_takes_its_version_from_the_token_and_has_an_example_and_citations(wrapper):
+    tool = ElementTree.parse(wrapper).getroot()
+    assert tool.get("version") == "@TOOL_VERSION@+galaxy@VERSION_SUFFIX@"
+    assert tool.find("expand[@macro='requirements']") is not None
+    help_text = tool.find("help").text
+    assert "**What it does**" in help_text and "**Example**" in help_text
+    assert tool.find("expand[@macro='citations']") is not None
