@@ -79,6 +79,7 @@ cat > "$SRV/tool_conf.xml" <<EOF
 <?xml version="1.0"?>
 <toolbox monitor="false">
   <tool file="data_source/upload.xml"/>
+  <tool file="\${model_tools_path}/filter_empty_collection.xml"/>
   <section id="deepgmap" name="DeepGMAP">
     <tool_dir dir="$TOOLS_DIR"/>
   </section>
@@ -116,8 +117,8 @@ galaxy:
 EOF
 (
   cd "$SRV"
-  . "$GXVENV/bin/activate"                   # jobs inherit it: Galaxy's metadata steps use Galaxy's Python
-  export PATH="$PATH:$DEEPGMAP_BIN"   # ours come after, found by name in the tool commands
+  export PATH="$DEEPGMAP_BIN:$PATH"   # ours before any other install of them on this machine,
+  . "$GXVENV/bin/activate"            # after Galaxy's venv: jobs inherit it, its metadata steps use Galaxy's Python
   GALAXY_CONFIG_FILE="$SRV/galaxy.yml" exec gunicorn 'galaxy.webapps.galaxy.fast_factory:factory()' \
     -k galaxy.webapps.galaxy.workers.Worker -b "127.0.0.1:$PORT" --workers=1 --timeout 600 \
     --config python:galaxy.web_stack.gunicorn_config --no-control-socket
