@@ -73,3 +73,37 @@ cut("yeast_ATAC_nucleosome.bam", lambda read: 180 <= abs(read.template_length) <
 cut("yeast_ATAC_shallow.bam", lambda read: zlib.crc32(read.query_name.encode()) % 100 < 3)
 PY
 rm yeast.fa
+# A VCF for the score-variants tests: SNVs at CTCF regions, an insertion, a deletion, a REF mismatch,
+# a multi-allelic record, two structural variants, one whose window runs past the end of chr22's piece, one on a
+# chromosome the genome lacks.
+../.venv/bin/python - <<'PY'
+import pysam
+fa = pysam.FastaFile("genome.fa.gz")
+def base(chrom, pos, n=1):
+    return fa.fetch(chrom, pos - 1, pos - 1 + n).upper()
+ctcf = [l.split() for l in open("CTCF.bed")][:3]
+mid = [(c, (int(s) + int(e)) // 2) for c, s, e in ctcf]
+other = {"A": "G", "C": "T", "G": "A", "T": "C"}
+rows = []
+def add(chrom, pos, vid, ref, alt, info="DP=30"):
+    rows.append(f"{chrom}\t{pos}\t{vid}\t{ref}\t{alt}\t50\tPASS\t{info}\tGT\t0/1")
+for i, (c, p) in enumerate(mid):
+    add(c, p, f"ctcf_snv{i + 1}", base(c, p), other[base(c, p)])
+add("chr20", 1500000, "insertion", base("chr20", 1500000), base("chr20", 1500000) + "AC")
+add("chr20", 1600000, "deletion", base("chr20", 1600000, 4), base("chr20", 1600000))
+r = base("chr20", 1700000)
+add("chr20", 1700000, "wrong_ref", other[r], r)
+add("chr20", 1800000, "multiallelic", base("chr20", 1800000), ",".join(b for b in "ACGT" if b != base("chr20", 1800000))[:3])
+add("chr20", 1900000, "deletion_sv", base("chr20", 1900000), "<DEL>", "SVTYPE=DEL;END=1901000")
+add("chr20", 2000000, "breakend", base("chr20", 2000000), base("chr20", 2000000) + "]chr22:20500000]", "SVTYPE=BND")
+add("chr22", 20100000, "chr22_snv", base("chr22", 20100000), other[base("chr22", 20100000)])
+add("chr22", 20999900, "chrom_end", base("chr22", 20999900), other[base("chr22", 20999900)], ".")
+add("chrX", 1000000, "not_in_genome", "A", "G")
+header = ["##fileformat=VCFv4.2", "##source=DeepGMAP test-data/make_test_data.sh",
+          "##reference=genome.fa.gz", '##INFO=<ID=DP,Number=1,Type=Integer,Description="Read depth">',
+          '##INFO=<ID=SVTYPE,Number=1,Type=String,Description="Type of structural variant">',
+          '##INFO=<ID=END,Number=1,Type=Integer,Description="End position of the variant">',
+          '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+          "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tsample1"]
+open("variants.vcf", "w").write("\n".join(header + rows) + "\n")
+PY
