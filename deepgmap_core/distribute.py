@@ -69,7 +69,7 @@ def replica_inputs(strategy, array):
         lambda context: shards[context.replica_id_in_sync_group])
 
 
-def predict_batch(strategy, model, x):
+def predict_on_replicas(strategy, model, x):
     """The predictions of `model` for the batch x, split over the replicas of `strategy` (x is
     padded with zero windows to a multiple of the replicas: no replica may get an empty shard)."""
     import keras

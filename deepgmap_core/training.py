@@ -21,7 +21,8 @@ import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from . import __version__
-from .distribute import distribution_strategy, predict_batch, replica_count, strategy_scope, train_step, worker_output
+from .distribute import (distribution_strategy, predict_on_replicas, replica_count, strategy_scope, train_step,
+                         worker_output)
 from .errors import InputError
 from .genome import ONE_HOT_ORDER, one_hot_windows
 from .models.build import build_model
@@ -112,7 +113,7 @@ def predict_rows(model, genome, table, rows, batch_size, threads=1, strategy=Non
     """Predictions (len(rows), classes) for the windows `rows` of `table`, in order; a model
     built under a distribution `strategy` predicts each batch split over its replicas."""
     batches = _OrderedBatches(genome, table, rows, batch_size)
-    return np.concatenate([predict_batch(strategy, model, x) for x in prefetched(batches, threads)])
+    return np.concatenate([predict_on_replicas(strategy, model, x) for x in prefetched(batches, threads)])
 
 
 def window_batch(genome, table, rows):
