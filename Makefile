@@ -50,13 +50,13 @@ demo: setup
 	$(BIN)/deepgmap-motif-extract --model $(DEMO_OUT)/model.keras -o $(DEMO_OUT)/kernels.meme \
 	    --motif-db test-data/JASPAR2024_CORE_clusters.meme --tomtom $(DEMO_OUT)/tomtom.tsv \
 	    --logos $(DEMO_OUT)/logos.html --connections $(DEMO_OUT)/connections.png
-	@echo "demo: outputs in $(DEMO_OUT)/"
+	@$(BIN)/python demo/summary.py $(DEMO_OUT)
 
 test-python: setup
 	$(BIN)/python -m pytest -p no:cacheprovider tests
 
 test-galaxy: setup
-	DEEPGMAP_BIN=$(BIN) PYTHON=$(PYTHON) tests/galaxy/run.sh tools
+	DEEPGMAP_BIN=$(BIN) PYTHON=$(PYTHON) tests/galaxy/run.sh tools workflows/deepgmap.gxwf.yml
 
 test: test-python test-galaxy
 
