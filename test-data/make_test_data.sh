@@ -107,3 +107,22 @@ header = ["##fileformat=VCFv4.2", "##source=DeepGMAP test-data/make_test_data.sh
           "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tsample1"]
 open("variants.vcf", "w").write("\n".join(header + rows) + "\n")
 PY
+# A CTCF model on real data for the score-variants and motif-extract tests: conv4-FRSS at width 0.25 on hg19
+# chr20 CTCF windows of 200 bp (stride 100, 8% of the negatives kept; chr22's real piece held out), Adam 1e-3,
+# batches of 32, 40 epochs of 300 steps (about 25 minutes on 2 CPU cores; the best epoch by valid AUPRC is
+# kept). The optimizer state is dropped to keep the file small.
+work=$(mktemp -d)
+(zcat "$DATA/chr20.fa.gz"; zcat "$DATA/chr22.fa.gz") > "$work/genome.fa"
+cat "$DATA/CTCF.chr20.bed" "$DATA/CTCF.chr22.bed" > "$work/CTCF.bed"
+../.venv/bin/deepgmap-make-training-windows --genome "$work/genome.fa" --peaks "$work/CTCF.bed" --names CTCF \
+  --blacklist "$DATA/hg19-blacklist.v2.bed" --valid-chroms chr22 --window 200 --stride 100 --keep-negatives 0.08 \
+  --seed 1 -o "$work/windows.tsv"
+../.venv/bin/deepgmap-train-model --genome "$work/genome.fa" --windows "$work/windows.tsv" --model conv4-frss \
+  --width-scale 0.25 --epochs 40 --steps-per-epoch 300 --batch-size 32 --learning-rate 1e-3 --patience 0 \
+  --max-valid-windows 3000 --seed 1 -o "$work/model.keras"
+../.venv/bin/python - "$work/model.keras" CTCF_chr20.keras <<'PY'
+import sys
+from deepgmap_core.models.files import load_model, read_metadata, save_model
+save_model(load_model(sys.argv[1], compile=False)[0], sys.argv[2], read_metadata(sys.argv[1]))
+PY
+rm -r "$work"

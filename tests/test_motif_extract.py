@@ -69,6 +69,20 @@ def test_tomtom_finds_the_planted_ctcf_matrix_first(planted_model, test_data, tm
     assert float(planted[0][2]) <= min(float(r[2]) for r in rows)
 
 
+def test_a_kernel_of_the_chr20_ctcf_model_is_matched_to_ctcf(test_data, tmp_path):
+    """Real data: the conv4-FRSS of test-data trained on hg19 chr20 CTCF windows (make_test_data.sh)
+    has a first-layer kernel whose best Tomtom match among the JASPAR 2024 clusters is CTCF (C055).
+    Its kernel weights are ~0.1-0.5, so the softmax scale is 10: at 100 the matrices are nearly one-hot."""
+    matches = tmp_path / "tomtom.tsv"
+    assert main(["--model", str(test_data / "CTCF_chr20.keras"), "-o", str(tmp_path / "k.meme"), "--scale", "10",
+                 "--motif-db", str(test_data / "JASPAR2024_CORE_clusters.meme"), "--tomtom", str(matches),
+                 "--top", "1"]) == 0
+    rows = [line.rstrip("\n").split("\t") for line in open(matches) if not line.startswith("#")]
+    ctcf = sorted((float(r[4]), r[0]) for r in rows if r[1] == "C055:CTCF:C2H2_ZF")
+    print(f"kernels whose best JASPAR match is CTCF (C055): {len(ctcf)}; best q = {ctcf[0][0] if ctcf else None}")
+    assert ctcf and ctcf[0][0] < 0.05
+
+
 def test_min_ic_keeps_only_informative_kernels(planted_model, tmp_path):
     path, _ = planted_model
     out = tmp_path / "k.meme"
