@@ -29,7 +29,7 @@ NOT_SCORED_REASONS = {
     "no_change": "ALT equals REF",
     "too_long": "an allele longer than the model's window",
     "chrom_not_in_genome": "chromosome not in the genome",
-    "outside_chrom": "REF extends past the chromosome's end",
+    "outside_chrom": "REF outside the chromosome (POS 0, or past its end)",
 }
 INFO_PREFIX = "DGM_"
 _ALLELE = re.compile(r"^[ACGTNacgtn]+$")
@@ -172,7 +172,7 @@ def classify(record, genome, window):
         return "chrom_not_in_genome"
     if max(len(record.ref), len(alts[0])) > window:
         return "too_long"
-    if record.start + len(record.ref) > genome.lengths[record.chrom]:
+    if record.start < 0 or record.start + len(record.ref) > genome.lengths[record.chrom]:
         return "outside_chrom"
     if alts[0].upper() == record.ref.upper():
         return "no_change"

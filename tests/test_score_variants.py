@@ -146,6 +146,16 @@ def write_vcf(path, rows, header=True):
     return str(path)
 
 
+def test_records_outside_the_chromosome_are_kept_unscored(paths, tmp_path):
+    rows = [("chr20", 0, "telomere", "N", "A", ".", ".", "."), ("chr20", 4_999_999, "past_end", "AAA", "A", ".", ".", "."),
+            ("chr20", 1_000_000, "no_change", "A", "A", ".", ".", ".")]
+    code, out = score(paths, tmp_path, vcf=write_vcf(tmp_path / "edges.vcf", rows))
+    assert code == 0
+    records, _ = read_records(out)
+    assert {name: r.info["DGM_STATUS"] for name, r in records.items()} == {
+        "telomere": "outside_chrom", "past_end": "outside_chrom", "no_change": "no_change"}
+
+
 def test_vcf_of_another_assembly_stops_and_leaves_no_output(paths, tmp_path, capsys):
     with Genome(paths["genome"]) as genome:
         bases = genome.fetch("chr20", 3_000_000, 3_000_200).upper().decode()
