@@ -1,0 +1,114 @@
+"""Shared by the paper benchmarks: the real hg19 data (chr20 to train, the real 1 Mb of chr22
+held out), windows through make-training-windows, training through train-model's library,
+the budget, and writing a section of benchmarks/RESULTS.md."""
+
+import argparse
+import datetime
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # as deepgmap-train-model runs
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from deepgmap_core.training import TrainBatches, accelerator, compile_model, configure_determinism, package_versions  # noqa: E402,E501
+from deepgmap_core.models.build import build_model  # noqa: E402
+
+DATA = REPO.parent / "shared" / "data" / "hg19"
+BIN = Path(sys.executable).parent
+
+
+def on_gpu():
+    return accelerator().startswith("GPU")
+
+
+def genome_and_peaks(work, data=DATA):
+    """chr20 and chr22 in one plain FASTA, and the CTCF regions of both, under `work`."""
+    genome, peaks = work / "genome.fa", work / "CTCF.bed"
+    if not genome.exists():
+        with open(genome, "wb") as out:
+            for chrom in ("chr20", "chr22"):
+                subprocess.run(["gzip", "-dc", str(data / f"{chrom}.fa.gz")], stdout=out, check=True)
+    peaks.write_bytes((data / "CTCF.chr20.bed").read_bytes() + (data / "CTCF.chr22.bed").read_bytes())
+    return genome, peaks
+
+
+def make_windows(work, genome, peaks, window, stride, keep_negatives, data=DATA):
+    """chr20 train, chr22 (its real piece; the rest is N) held out as the valid split."""
+    out = work / f"windows.w{window}.s{stride}.tsv"
+    subprocess.run([str(BIN / "deepgmap-make-training-windows"), "--genome", str(genome), "--peaks", str(peaks),
+                    "--names", "CTCF", "--blacklist", str(data / "hg19-blacklist.v2.bed"), "--valid-chroms", "chr22",
+                    "--window", str(window), "--stride", str(stride), "--keep-negatives", str(keep_negatives),
+                    "--seed", "1", "-o", str(out)], check=True, stderr=subprocess.DEVNULL)
+    return out
+
+
+def seconds_per_20_updates(genome, table, rows, model_name, width, batch_size=100, seed=1):
+    """The paper's speed figure: seconds for 20 training updates of `batch_size` real windows
+    (after one warm-up update), and the model's parameter count."""
+    configure_determinism(seed)
+    model = build_model(model_name, len(table.class_names), int(table.ends[0] - table.starts[0]), width)
+    compile_model(model, 1e-3)
+    batches = TrainBatches(genome, table, rows, batch_size, 21, seed)
+    data = [batches[i] for i in range(21)]
+    model.train_on_batch(*data[0])
+    started = time.perf_counter()
+    for x, y in data[1:]:
+        model.train_on_batch(x, y)
+    return time.perf_counter() - started, model.count_params()
+
+
+def machine_lines():
+    cpu = platform.processor() or platform.machine()
+    if Path("/proc/cpuinfo").exists():
+        names = re.findall(r"model name\s*:\s*(.+)", Path("/proc/cpuinfo").read_text())
+        cpu = names[0] if names else cpu
+    versions = ", ".join(f"{k} {v}" for k, v in package_versions().items())
+    return [f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}",
+            f"- machine: {cpu}, {os.cpu_count()} cores visible, {accelerator()}",
+            f"- versions: {versions}"]
+
+
+def write_section(results, key, title, command, text):
+    """Replace (or append) the section `key` of the markdown file `results`: title, machine, the
+    command that regenerates it and `text` as printed."""
+    begin, end = f"<!-- {key} begin -->", f"<!-- {key} end -->"
+    section = "\n".join([begin, f"## {title}", "", *machine_lines(), f"- regenerate: `{command}`", "",
+                         "```", text.rstrip(), "```", end])
+    results = Path(results)
+    old = results.read_text() if results.exists() else \
+        "# Benchmark results\n\nWritten by the scripts in `benchmarks/`; each section names the command that regenerates it.\n"
+    if begin in old:
+        new = old[:old.index(begin)] + section + old[old.index(end) + len(end):]
+    else:
+        new = old.rstrip() + "\n\n" + section + "\n"
+    results.write_text(new)
+
+
+def paper_parser(doc, budget_minutes):
+    """The options both paper tables take: the budget, the CPU width scale and the results file."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--budget-minutes", type=float, default=budget_minutes)
+    parser.add_argument("--width", type=float, default=0.1, help="width scale on a CPU (a GPU runs 1.0)")
+    parser.add_argument("--results", default=str(REPO / "benchmarks" / "RESULTS.md"))
+    return parser
+
+
+class Transcript:
+    """Lines printed as they come and kept for RESULTS.md."""
+
+    def __init__(self):
+        self.lines = []
+
+    def __call__(self, line=""):
+        print(line, flush=True)
+        self.lines.append(line)
+
+    def text(self):
+        return "\n".join(self.lines)

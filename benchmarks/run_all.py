@@ -1,0 +1,57 @@
+"""Every performance benchmark of the suite in one run, each with small arguments scaled to
+--budget-minutes: windows (make-training-windows against bedtools), qc (FRiP and coverage
+against deepTools), train (conv4-FRSS training against the GEMM peak), predict (shared trunk
+against window-by-window prediction, bigWig writing against bare pyBigWig) and variants
+(score-variants against the model alone). Each benchmark measures its own baseline in the same
+run and prints the ratio; its output is written, as printed, to a section of
+benchmarks/RESULTS.md with the machine, versions, date and the command that regenerates it.
+
+Scaling: the sizes below are for --budget-minutes 8 on 2 CPU cores and grow or shrink with it;
+on a GPU the training benchmark runs full width with a large GEMM.
+
+Usage: python benchmarks/run_all.py [--budget-minutes 8]
+"""
+
+import argparse
+import subprocess
+import sys
+import time
+
+from paper import REPO, on_gpu, write_section
+
+
+def commands(scale, gpu):
+    """(name, arguments) per benchmark, for a budget `scale` times 8 minutes."""
+    def sized(value, smallest=1):
+        return str(max(smallest, int(value * scale)))
+
+    train = ["--gemm-size", "8192", "--steps", "20", "--widths", "1.0", "0.25"] if gpu else \
+        ["--steps", sized(2), "--widths", "1.0", "0.25", "--gemm-size", "2048"]
+    return [("windows", ["--repeats", sized(1)]),
+            ("qc", ["--repeats", sized(1)]),
+            ("train", train),
+            ("predict", ["--width", "1.0", "--length", sized(200_000, 20_000)]),
+            ("variants", ["--records", sized(20_000, 2_000), "--small", sized(2_000, 200)])]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--budget-minutes", type=float, default=8)
+    parser.add_argument("--results", default=str(REPO / "benchmarks" / "RESULTS.md"))
+    args = parser.parse_args()
+    scale, gpu = args.budget_minutes / 8, on_gpu()
+    print(f"budget {args.budget_minutes:g} min: sizes x{scale:g} of the 8-minute set"
+          f"{', GPU settings for train.py' if gpu else ''}", flush=True)
+    for name, arguments in commands(scale, gpu):
+        command = ["python", f"benchmarks/{name}.py", *arguments]
+        started = time.monotonic()
+        run = subprocess.run([sys.executable, *command[1:]], cwd=REPO, capture_output=True, text=True)
+        output = run.stdout if run.returncode == 0 else run.stdout + f"\nFAILED (exit {run.returncode}):\n" + \
+            "\n".join(run.stderr.splitlines()[-10:])
+        output += f"\n({time.monotonic() - started:.0f} s)"
+        print(f"== {' '.join(command)}\n{output}", flush=True)
+        write_section(args.results, f"bench_{name}", f"benchmarks/{name}.py", " ".join(command), output)
+
+
+if __name__ == "__main__":
+    main()
