@@ -61,10 +61,7 @@ test-galaxy: setup
 test: test-python test-galaxy
 
 benchmark: setup
-	$(BIN)/python benchmarks/windows.py
-	$(BIN)/python benchmarks/qc.py
-	$(BIN)/python benchmarks/train.py
-	$(BIN)/python benchmarks/predict.py
+	$(BIN)/python benchmarks/run_all.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .galaxy-run *.egg-info
