@@ -39,9 +39,16 @@ The VCF is streamed in chunks (memory flat in its size); -o ending in .gz writes
 (bgzip), ready for tabix.
 """
 
+EPILOG = """\
+example:
+  deepgmap-score-variants --model model.keras --genome hg19.fa.gz --vcf variants.vcf.gz \\
+      -o scored.vcf.gz --tsv effects.tsv --saliency-window 100
+  bcftools view -i 'INFO/DGM_STATUS="scored" && INFO/DGM_CTCF_DIFF < -0.2' scored.vcf.gz
+"""
+
 
 def build_parser():
-    parser = make_parser(PROG, DESCRIPTION)
+    parser = make_parser(PROG, DESCRIPTION, EPILOG)
     parser.add_argument("--model", required=True, help="model file from deepgmap-train-model")
     parser.add_argument("--genome", required=True, metavar="FASTA", help="genome the VCF refers to")
     parser.add_argument("--vcf", required=True, help="variants (VCF, plain or gzip)")
