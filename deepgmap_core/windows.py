@@ -34,10 +34,13 @@ class WindowSettings:
     max_n_fraction: float = 0.5
     keep_negatives: float = 0.25
     seed: int = 0
+    flank: int = 0          # bp of sequence on each side of the labelled window, written with it (DeepSEA: 400)
 
     def check(self):
         if self.window <= 0:
             raise InputError(f"--window must be > 0, got {self.window}")
+        if self.flank < 0:
+            raise InputError(f"--flank must be >= 0, got {self.flank}")
         if self.stride <= 0:
             raise InputError(f"--stride must be > 0, got {self.stride}")
         if self.rule not in RULES:
@@ -252,6 +255,7 @@ def provenance_lines(command_line, genome, class_names, peak_sets, settings, spl
         f"##classes={classes}",
         f"##window={settings.window}",
         f"##stride={settings.stride}",
+        f"##flank={settings.flank}",
         f"##rule={settings.rule}",
         f"##min_window_fraction={settings.min_window_fraction}",
         f"##min_peak_fraction={settings.min_peak_fraction}",
@@ -282,6 +286,8 @@ def _window_rows(genome, chrom, peak_sets, settings, split, blacklist, summary, 
         touching = windows_touching(listed.starts, listed.ends, len(starts), window, stride)
         summary.dropped_blacklist += int((keep & touching).sum())
         keep &= ~touching
+    if settings.flank:  # the flanks must lie inside the chromosome too
+        keep &= (starts >= settings.flank) & (starts + window + settings.flank <= genome.lengths[chrom])
     labels = np.column_stack([label_chromosome(p, chrom, len(starts), settings) for p in peak_sets])
     chrom_split = split.split_of(chrom)
     if chrom_split == "train":
@@ -312,7 +318,8 @@ def write_training_windows(stream, genome, class_names, peak_sets, settings, spl
             summary.add(chrom_split, labels)
             for lo in range(0, len(starts), _ROWS_PER_WRITE):  # bounds the text held in memory
                 hi = lo + _ROWS_PER_WRITE
-                stream.write(format_rows(chrom, chrom_split, starts[lo:hi], settings.window, labels[lo:hi]))
+                stream.write(format_rows(chrom, chrom_split, starts[lo:hi] - settings.flank,
+                                         settings.window + 2 * settings.flank, labels[lo:hi]))
     return summary
 
 

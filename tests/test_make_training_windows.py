@@ -119,6 +119,24 @@ def test_other_rules_and_window_sizes(inputs, tmp_path):
     assert (counts["summit"] <= counts["any"]).all() and (counts["overlap"] <= counts["any"]).all()
 
 
+def test_flanks_widen_the_rows_and_keep_the_labels_of_the_central_window(inputs, tmp_path, test_data):
+    """DeepSEA's layout: 200 bp labelled windows with 400 bp of sequence on each side."""
+    central, flanked = tmp_path / "central.tsv", tmp_path / "flanked.tsv"
+    common = ("--window", "200", "--stride", "200", "--keep-negatives", "1", "--blacklist", inputs["blacklist"])
+    assert run(inputs, central, *common) == 0 and run(inputs, flanked, *common, "--flank", "400") == 0
+    plain, wide = read_windows_table(str(central)), read_windows_table(str(flanked))
+    assert wide.metadata["flank"] == "400" and set(wide.ends - wide.starts) == {1000}
+    lengths = dict(line.split("\t")[:2] for line in open(str(test_data / "genome.fa.gz.fai")))
+    assert (wide.starts >= 0).all() and all(e <= int(lengths[c]) for c, e in zip(wide.chroms, wide.ends))
+    by_window = {(c, s): tuple(l) for c, s, l in zip(plain.chroms, plain.starts, plain.labels.tolist())}
+    flanked_windows = {(c, s + 400): tuple(l) for c, s, l in zip(wide.chroms, wide.starts, wide.labels.tolist())}
+    # Every flanked row is a central window with the same labels; only windows whose flanks would leave
+    # a chromosome are missing (the first two and the last two of each chromosome at most).
+    assert all(by_window[key] == labels for key, labels in flanked_windows.items())
+    assert 0 < len(by_window) - len(flanked_windows) <= 4 * 2
+    assert sum(labels[0] for labels in flanked_windows.values()) > 100
+
+
 def test_missing_chromosome_warns_with_count_or_fails_when_strict(inputs, tmp_path, capsys):
     peaks = tmp_path / "extra.bed"
     peaks.write_text(open(inputs["ctcf"]).read() + "chrUn_gl000220\t100\t200\nchrX\t5\t50\nchrX\t60\t90\n")
@@ -162,6 +180,7 @@ def test_bad_peak_files_give_one_line_and_no_output(inputs, tmp_path, capsys, ca
     (["--window", "0"], "--window must be > 0"),
     (["--stride", "-3"], "--stride must be > 0"),
     (["--keep-negatives", "1.5"], "--keep-negatives must be within [0, 1]"),
+    (["--flank", "-1"], "--flank must be >= 0"),
     (["--test-chroms", "chr20", "--valid-chroms", "chr20"], "both test and valid"),
     (["--test-chroms", "chr8"], "chr8 not in the genome"),
     (["--names", "only_one"], "1 name(s) for 2 peak file(s)"),

@@ -54,6 +54,11 @@ def build_parser():
     tiling = parser.add_argument_group("windows and labels")
     tiling.add_argument("--window", type=int, default=1000, help="window length in bp")
     tiling.add_argument("--stride", type=int, default=300, help="distance between window starts in bp")
+    tiling.add_argument("--flank", type=int, default=0,
+                        help="bp of sequence added on each side of every window in the table, so the model sees "
+                             "more than it is labelled on (DeepSEA: --window 200 --flank 400); labels, N filter "
+                             "and blacklist use the window itself; windows whose flanks leave the chromosome are "
+                             "dropped")
     tiling.add_argument("--max-n-fraction", type=float, default=0.5,
                         help="drop windows with a larger fraction of N (non-ACGT) bases")
     tiling.add_argument("--rule", choices=RULES, default="summit", help="labelling rule (see above)")
@@ -109,7 +114,7 @@ def peaks_on_genome(path, chrom_lengths, strict):
 def run(args, argv):
     names = class_names_for(args.peaks, args.names)
     settings = WindowSettings(args.window, args.stride, args.rule, args.min_window_fraction,
-                              args.min_peak_fraction, args.max_n_fraction, args.keep_negatives, args.seed)
+                              args.min_peak_fraction, args.max_n_fraction, args.keep_negatives, args.seed, args.flank)
     settings.check()
     split = ChromosomeSplit(flatten(args.test_chroms), flatten(args.valid_chroms))
     with Genome(args.genome) as genome:
