@@ -39,12 +39,13 @@ def genome_and_peaks(work, data=DATA):
     return genome, peaks
 
 
-def make_windows(work, genome, peaks, window, stride, keep_negatives, data=DATA):
+def make_windows(work, genome, peaks, window, stride, keep_negatives, data=DATA, flank=0):
     """chr20 train, chr22 (its real piece; the rest is N) held out as the valid split."""
-    out = work / f"windows.w{window}.s{stride}.tsv"
+    out = work / f"windows.w{window}.s{stride}.f{flank}.tsv"
     subprocess.run([str(BIN / "deepgmap-make-training-windows"), "--genome", str(genome), "--peaks", str(peaks),
                     "--names", "CTCF", "--blacklist", str(data / "hg19-blacklist.v2.bed"), "--valid-chroms", "chr22",
-                    "--window", str(window), "--stride", str(stride), "--keep-negatives", str(keep_negatives),
+                    "--window", str(window), "--stride", str(stride), "--flank", str(flank),
+                    "--keep-negatives", str(keep_negatives),
                     "--seed", "1", "-o", str(out)], check=True, stderr=subprocess.DEVNULL)
     return out
 

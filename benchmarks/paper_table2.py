@@ -4,8 +4,9 @@ on the held-out real 1 Mb of chr22 next to the AUPRC on the training chromosome 
 --evaluate's overfitting test, deepgmap_core.evaluation). A large gap means the model memorised
 the overlapping training windows.
 
-The paper's DeepSEA-style data (a 200 bp labelled window inside 400 bp flanks) is not run:
-make-training-windows labels the whole window it writes and has no flank option.
+The last row is the paper's DeepSEA-style data: 200 bp labelled windows every 200 bp, each with
+400 bp of sequence on both sides (make-training-windows --window 200 --flank 400), so the model
+sees 1 kb as in the other rows.
 
 Fitting the budget: on a CPU conv4-FRSS is scaled to --width (default 0.1) and the number of
 samples is what the budget leaves after timing the model; on a GPU the full width runs.
@@ -30,7 +31,9 @@ from deepgmap_core.genome import Genome
 from deepgmap_core.training import TrainSettings, mean_of, split_rows, train_model
 from deepgmap_core.windows import read_windows_table
 
-STRIDES, WINDOW, KEEP_NEGATIVES = (100, 200, 300, 400, 500), 1000, 0.25
+# (labelled window, stride, flank): the paper's strides over 1 kb windows, then DeepSEA's layout.
+LAYOUTS = [(1000, stride, 0) for stride in (100, 200, 300, 400, 500)] + [(200, 200, 400)]
+KEEP_NEGATIVES = 0.25
 BATCH, LEARNING_RATE, RUN_OVERHEAD_S, EVALUATED = 32, 1e-3, 15.0, 4000
 
 
@@ -49,33 +52,36 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         genome_path, peaks = genome_and_peaks(work)
-        tables = {stride: read_windows_table(make_windows(work, genome_path, peaks, WINDOW, stride, KEEP_NEGATIVES))
-                  for stride in STRIDES}
+        tables = {layout: read_windows_table(make_windows(work, genome_path, peaks, layout[0], layout[1],
+                                                          KEEP_NEGATIVES, flank=layout[2]))
+                  for layout in LAYOUTS}
         with Genome(str(genome_path)) as genome:
-            seconds, parameters = seconds_per_20_updates(genome, tables[300], split_rows(tables[300], "train", 0, 0),
+            paper_best = tables[(1000, 300, 0)]
+            seconds, parameters = seconds_per_20_updates(genome, paper_best, split_rows(paper_best, "train", 0, 0),
                                                          "conv4-frss", width)
-            left = args.budget_minutes * 60 - (time.monotonic() - started) - RUN_OVERHEAD_S * len(STRIDES)
-            steps = max(10, math.floor(left / (seconds / 2000) / len(STRIDES) / BATCH))
+            left = args.budget_minutes * 60 - (time.monotonic() - started) - RUN_OVERHEAD_S * len(LAYOUTS)
+            steps = max(10, math.floor(left / (seconds / 2000) / len(LAYOUTS) / BATCH))
             say(f"budget {args.budget_minutes:g} min on {'a GPU' if on_gpu() else 'the CPU'}: conv4-frss at width "
                 f"scale {width:g} (the paper: 1.0; {parameters:,} parameters, {seconds:.2f} s per 20 updates of 100), "
                 f"{steps * BATCH:,} training samples per stride ({steps} updates of {BATCH}, Adam {LEARNING_RATE:g}); "
-                f"1 kb windows, {KEEP_NEGATIVES:.0%} of train negatives kept; AUPRCs on at most {EVALUATED:,} "
-                f"windows per split (a seeded subset), train negatives weighted 1/{KEEP_NEGATIVES:g}")
-            say("DeepSEA-style 200 bp windows with 400 bp flanks: not run (make-training-windows has no flanks)")
+                f"1 kb of sequence per sample, {KEEP_NEGATIVES:.0%} of train negatives kept; AUPRCs on at most "
+                f"{EVALUATED:,} windows per split (a seeded subset), train negatives weighted 1/{KEEP_NEGATIVES:g}")
             say()
-            say(f"{'stride':>6} {'train windows':>13} {'passes':>6} {'chr22 AUROC':>11} {'chr22 AUPRC':>11} "
-                f"{'chr20 AUPRC':>11} {'gap':>7}   random AUPRC chr22 / chr20")
-            for stride, table in tables.items():
+            say(f"{'labelled window / stride':>26} {'train windows':>13} {'passes':>6} {'chr22 AUROC':>11} "
+                f"{'chr22 AUPRC':>11} {'chr20 AUPRC':>11} {'gap':>7}   random AUPRC chr22 / chr20")
+            for (window, stride, flank), table in tables.items():
                 settings = TrainSettings(model="conv4-frss", width_scale=width, epochs=1, steps_per_epoch=steps,
                                          batch_size=BATCH, learning_rate=LEARNING_RATE, seed=1, patience=0,
                                          max_valid_windows=500, loader_threads=2)
-                model, _ = train_model(genome, table, settings, str(work / f"stride{stride}.keras"), " ".join(sys.argv))
+                name = f"w{window}s{stride}f{flank}"
+                model, _ = train_model(genome, table, settings, str(work / f"{name}.keras"), " ".join(sys.argv))
                 results = evaluate(model, genome, table, max_windows=EVALUATED, seed=1, threads=2)
                 held_out, overfitting = results["splits"]["valid"], results["overfitting"]
                 n_train = int((table.splits == "train").sum())
                 train_rows = results["predictions"]["train"][0]
                 on_chrom = train_rows[table.chroms[train_rows] == overfitting["train_chrom"]]
-                say(f"{stride:>6} {n_train:>13,} {steps * BATCH / n_train:>6.2f} {mean_of(held_out, 'auroc'):>11.3f} "
+                layout = f"{window} bp{f' + 2x{flank} flanks' if flank else ''} / {stride}"
+                say(f"{layout:>26} {n_train:>13,} {steps * BATCH / n_train:>6.2f} {mean_of(held_out, 'auroc'):>11.3f} "
                     f"{mean_of(held_out, 'auprc'):>11.3f} {mean_of(overfitting['train'], 'auprc'):>11.3f} "
                     f"{overfitting['gap']:>+7.3f}   {chance_auprc(table, results['predictions']['valid'][0]):.3f} / "
                     f"{chance_auprc(table, on_chrom):.3f}")
