@@ -52,9 +52,7 @@ def atomic_output(path):
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
         return
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise InputError(f"{path}: output folder {folder} does not exist")
+    folder = output_folder(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".part", dir=folder)
     try:
         if path.endswith(".gz"):
@@ -77,6 +75,14 @@ def atomic_output(path):
         raise
 
 
+def output_folder(path):
+    """The folder `path` is written to; InputError if it does not exist."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise InputError(f"{path}: output folder {folder} does not exist")
+    return folder
+
+
 def make_readable(path):
     """Give a temporary file (created 0600) the permissions a new file normally gets (0666 - umask)."""
     mask = os.umask(0)
@@ -88,7 +94,7 @@ def make_readable(path):
 def atomic_paths(paths):
     """Yield temporary paths (hidden, beside each target) for writers that need a file name;
     all are renamed to `paths` when the block succeeds, all removed when it fails."""
-    temporary = [os.path.join(os.path.dirname(os.path.abspath(p)), f".{os.path.basename(p)}.part") for p in paths]
+    temporary = [os.path.join(output_folder(p), f".{os.path.basename(p)}.part") for p in paths]
     try:
         yield temporary
         for tmp, path in zip(temporary, paths):

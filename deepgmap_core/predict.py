@@ -17,6 +17,7 @@ from .errors import InputError
 from .genome import ONE_HOT_ORDER, one_hot_windows, reverse_complement_one_hot
 from .progress import ProgressBar, message
 from .shared_trunk import head_predictions, trunk_features, trunk_plan
+from .track_merge import ZOOM_LEVELS
 from .training import accelerator, prefetched
 from .windows import count_n_bases, window_starts, windows_touching
 
@@ -196,7 +197,7 @@ class TrackWriters:
             self.handles = []
             for path in paths:
                 handle = pyBigWig.open(path, "w")
-                handle.addHeader(list(chrom_sizes.items()), maxZooms=10)
+                handle.addHeader(list(chrom_sizes.items()), maxZooms=ZOOM_LEVELS)
                 self.handles.append(handle)
 
     def add(self, track):

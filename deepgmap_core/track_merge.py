@@ -8,16 +8,15 @@ intervals, unchanged: merging the per-chromosome parts of a genome-wide run give
 that the single run writes.
 """
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
 import pyBigWig
 
 from .errors import InputError
-from .fileio import atomic_paths, check_readable
+from .fileio import atomic_paths, check_readable, output_folder
 
-ZOOM_LEVELS = 10  # as predict-bigwig writes its tracks
+ZOOM_LEVELS = 10  # of every bigWig the suite writes: merged tracks equal the single job's
 BIGWIG_MAGIC = (0x888FFC26).to_bytes(4, "little")
 
 
@@ -82,9 +81,7 @@ def merge_bigwigs(paths, output):
     """Write the merge of the bigWigs `paths` to `output` (renamed into place when complete)."""
     if not paths:
         raise InputError("no bigWig to merge")
-    folder = os.path.dirname(os.path.abspath(output))
-    if not os.path.isdir(folder):
-        raise InputError(f"{output}: output folder {folder} does not exist")
+    output_folder(output)  # before the inputs are read
     handles = []
     try:
         for path in paths:

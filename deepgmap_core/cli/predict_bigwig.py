@@ -155,6 +155,7 @@ def write_saliency(model, metadata, genome, regions, folder, stems):
     import pyBigWig
 
     from ..interpret import region_saliency
+    from ..track_merge import ZOOM_LEVELS
 
     window, n_classes = int(metadata["window"]), len(stems)
     paths = [os.path.join(folder, f"{stem}.saliency.bw") for stem in stems]
@@ -162,7 +163,7 @@ def write_saliency(model, metadata, genome, regions, folder, stems):
         handles = [pyBigWig.open(path, "w") for path in temporary]
         try:
             for handle in handles:
-                handle.addHeader(list(genome.lengths.items()), maxZooms=10)
+                handle.addHeader(list(genome.lengths.items()), maxZooms=ZOOM_LEVELS)
             for chrom in [c for c in genome.names if c in regions]:
                 for start, end in zip(*regions[chrom]):
                     values = region_saliency(model, genome, chrom, int(start), int(end), window, n_classes)
