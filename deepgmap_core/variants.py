@@ -18,6 +18,8 @@ import numpy as np
 
 from .errors import InputError
 from .genome import one_hot_encode
+from .interpret import input_gradients
+from .predict import predict_batch
 from .progress import ProgressBar
 
 SCORED = "scored"
@@ -104,10 +106,18 @@ class VcfReader:
             raise InputError(f"{path}:{self.line_number}: the header line must start with the 8 tab-separated "
                              f"columns #CHROM POS ID REF ALT QUAL FILTER INFO")
 
+    def _raw_file(self):
+        """The file under the text stream (under the decompressor for gzip)."""
+        buffer = self.stream.buffer
+        return getattr(buffer, "fileobj", buffer)
+
+    def size(self):
+        """Bytes of the file (compressed for gzip; 0 for a pipe), for progress."""
+        return os.fstat(self._raw_file().fileno()).st_size
+
     def position(self):
         """Bytes of the file read so far (compressed bytes for gzip), for progress."""
-        buffer = self.stream.buffer
-        return getattr(buffer, "fileobj", buffer).tell()
+        return self._raw_file().tell()
 
     def records(self):
         for line in self.stream:
@@ -207,8 +217,6 @@ def log_odds(probabilities):
 def saliency_at_variants(model, x_ref, ref_lengths, window, n_classes, neighbourhood):
     """(saliency at the variant, rank among the `neighbourhood` bases around it) per record and class,
     from the reference windows x_ref (n, window, 4); see info_keys for the definitions."""
-    from .interpret import input_gradients
-
     n = len(x_ref)
     values, ranks = np.zeros((n, n_classes)), np.zeros((n, n_classes))
     lefts = (window - ref_lengths) // 2
@@ -255,8 +263,6 @@ class VariantScorer:
                              f"genome {self.genome.path}: is the VCF on another assembly?")
 
     def score_chunk(self, records):
-        from .predict import predict_batch
-
         scored = [r for r in records if r.status == SCORED]
         if not scored:
             return
@@ -308,9 +314,12 @@ def record_line(record):
     return "\t".join(columns) + "\n"
 
 
-def tsv_header(class_ids, saliency, provenance):
-    suffixes = ["REF", "ALT", "DIFF", "LOGOR"] + (["SAL", "SALRANK"] if saliency else [])
-    names = [f"{class_id}_{suffix.lower()}" for class_id in class_ids for suffix in suffixes]
+def tsv_header(keys, provenance):
+    """Provenance lines and the column names: one per INFO key, DGM_<class>_REF -> <class>_ref."""
+    names = []
+    for key in keys:
+        class_id, suffix = key[len(INFO_PREFIX):].rsplit("_", 1)
+        names.append(f"{class_id}_{suffix.lower()}")
     lines = [f"##{key}={value}" for key, value in provenance.items()]
     return "\n".join(lines + ["#" + "\t".join(["chrom", "pos", "id", "ref", "alt", "status"] + names)]) + "\n"
 
@@ -330,9 +339,9 @@ def score_vcf(reader, model, metadata, genome, settings, vcf_stream, tsv_stream=
     keys = [key for key, *_ in info_keys(class_names, settings.saliency_window)[1:]]
     vcf_stream.write(output_header(reader, genome, class_names, settings, provenance).encode())
     if tsv_stream is not None:
-        tsv_stream.write(tsv_header(scorer.class_ids, settings.saliency_window, provenance).encode())
+        tsv_stream.write(tsv_header(keys, provenance).encode())
     records = reader.records()
-    with ProgressBar(_file_size(reader), "scoring variants", "bytes") as bar:
+    with ProgressBar(reader.size(), "scoring variants", "bytes") as bar:
         while True:
             chunk = [record for _, record in zip(range(settings.chunk_records), records)]
             if not chunk:
@@ -348,11 +357,6 @@ def score_vcf(reader, model, metadata, genome, settings, vcf_stream, tsv_stream=
     if scorer.checked_refs < ASSEMBLY_CHECK_RECORDS:
         scorer.check_assembly(reader.path)
     return scorer.counts
-
-
-def _file_size(reader):
-    buffer = reader.stream.buffer
-    return os.fstat(getattr(buffer, "fileobj", buffer).fileno()).st_size
 
 
 def summary_lines(counts):
