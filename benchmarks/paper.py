@@ -1,6 +1,7 @@
 """Shared by the paper benchmarks: the real hg19 data (chr20 to train, the real 1 Mb of chr22
 held out), windows through make-training-windows, training through train-model's library,
-the budget, and writing a section of benchmarks/RESULTS.md."""
+the budget, the baselines that need no training (GC content, the best JASPAR 2024 motif,
+chance) on the held-out windows, and writing a section of benchmarks/RESULTS.md."""
 
 import argparse
 import datetime
@@ -12,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # as deepgmap-train-model runs
 
@@ -19,8 +22,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from deepgmap_core.training import TrainBatches, accelerator, compile_model, configure_determinism, package_versions  # noqa: E402,E501
 from deepgmap_core.models.build import build_model  # noqa: E402
+from deepgmap_core.baselines import MOTIF_METHOD, baseline_scores  # noqa: E402
+from deepgmap_core.motifs import read_motif_db  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data" / "hg19"
+JASPAR = DATA.parent / "motifs" / "JASPAR2024_CORE_clusters.meme"
 BIN = Path(sys.executable).parent
 
 
@@ -65,6 +71,28 @@ def seconds_per_20_updates(genome, table, rows, model_name, width, batch_size=10
     return time.perf_counter() - started, model.count_params()
 
 
+def jaspar_motifs():
+    return read_motif_db(str(JASPAR))
+
+
+def by_method(scores):
+    """{'gc' | 'motif' | 'chance': score} of the baseline scores of a one-class (CTCF) table;
+    the motif's name is in its score's 'method' (motif:NAME)."""
+    return {"motif" if s["method"].startswith(MOTIF_METHOD) else s["method"]: s for s in scores}
+
+
+def held_out_baselines(genome, table, rows, seed=1):
+    """The baselines of a one-class table on its held-out `rows` (by_method), the motif the
+    JASPAR 2024 cluster with the best AUROC on 2,000 of its train windows (deepgmap_core.baselines)."""
+    train_rows = np.flatnonzero(table.splits == "train")
+    return by_method(baseline_scores(genome, table, {"held_out": rows}, train_rows, jaspar_motifs(), seed)["held_out"])
+
+
+BASELINES_LEGEND = ("baselines without training, on the same held-out windows: GC = each window's G+C fraction as "
+                    "the score; motif = the best log-odds match (both strands) of the JASPAR 2024 cluster that ranks "
+                    "2,000 chr20 windows best; chance = a random ranking (AUROC 0.5, AUPRC the share of positives)")
+
+
 def machine_lines():
     cpu = platform.processor() or platform.machine()
     if Path("/proc/cpuinfo").exists():
@@ -76,12 +104,13 @@ def machine_lines():
             f"- versions: {versions}"]
 
 
-def write_section(results, key, title, command, text):
+def write_section(results, key, title, command, text, figure=None):
     """Replace (or append) the section `key` of the markdown file `results`: title, machine, the
-    command that regenerates it and `text` as printed."""
+    command that regenerates it and `text` as printed; then `figure`, an image file beside `results`."""
     begin, end = f"<!-- {key} begin -->", f"<!-- {key} end -->"
+    shown = ["", f"![{title}]({figure})"] if figure else []
     section = "\n".join([begin, f"## {title}", "", *machine_lines(), f"- regenerate: `{command}`", "",
-                         "```", text.rstrip(), "```", end])
+                         "```", text.rstrip(), "```", *shown, end])
     results = Path(results)
     old = results.read_text() if results.exists() else \
         "# Benchmark results\n\nWritten by the scripts in `benchmarks/`; each section names the command that regenerates it, " \

@@ -2,7 +2,8 @@
 scored on the real 1 Mb of chr22 (20-21 Mb; the rest of chr22 is N, and the ENCODE blacklist
 covers 40% of the piece). Every model gets the same width scale, windows, number of training
 samples and seeds; the table gives AUROC and AUPRC on chr22 (mean and spread over seeds), the
-seconds per 20 updates of 100 windows, and the parameters.
+seconds per 20 updates of 100 windows, and the parameters; below the models, the baselines that
+need no training on the same chr22 windows: GC content, the best JASPAR 2024 motif, chance.
 
 Fitting the budget: on a CPU the models are scaled to --width (default 0.1) and the number of
 samples is what the budget leaves after timing each model; on a GPU the full widths run. The
@@ -22,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from paper import (Transcript, genome_and_peaks, make_windows, on_gpu, paper_parser, seconds_per_20_updates,
-                   write_section)
+from paper import (BASELINES_LEGEND, Transcript, genome_and_peaks, held_out_baselines, make_windows, on_gpu,
+                   paper_parser, seconds_per_20_updates, write_section)
 from deepgmap_core.genome import Genome
 from deepgmap_core.models import model_names
 from deepgmap_core.training import TrainSettings, mean_of, split_rows, train_model
@@ -52,6 +53,7 @@ def main():
         with Genome(str(work / "genome.fa")) as genome:
             train_rows = split_rows(table, "train", 0, 0)
             timing = {name: seconds_per_20_updates(genome, table, train_rows, name, width) for name in args.models}
+            baselines = held_out_baselines(genome, table, np.flatnonzero(table.splits == "valid"))
             left = args.budget_minutes * 60 - (time.monotonic() - started) - RUN_OVERHEAD_S * len(timing) * len(seeds)
             per_sample = sum(seconds / 2000 for seconds, _ in timing.values()) * len(seeds)
             steps = max(10, math.floor(left / per_sample / BATCH))
@@ -78,12 +80,16 @@ def main():
             auroc, auprc = zip(*scores[name])
             seconds, parameters = timing[name]
             say(f"{name:<16} {mean_spread(auroc):>15} {mean_spread(auprc):>15} {seconds:>11.2f} {parameters:>11,}")
+        motif = baselines["motif"]["method"].split(":")[1]   # motif:C055:CTCF:C2H2_ZF -> C055
+        for label, score in (("GC content", baselines["gc"]), (f"motif {motif}", baselines["motif"]),
+                             ("chance", baselines["chance"])):
+            say(f"{label:<16} {score['auroc']:>15.3f} {score['auprc']:>15.3f} {'-':>11} {'-':>11}")
+        say(f"{BASELINES_LEGEND} (motif {baselines['motif']['method'].removeprefix('motif:')})")
         say()
         say(f"mean ± standard deviation over seeds {', '.join(map(str, seeds))}; per seed (AUROC/AUPRC):")
         for name in args.models:
             say(f"  {name:<16} " + "  ".join(f"{a:.3f}/{p:.3f}" for a, p in scores[name]))
-        say(f"AUPRC of a random ranking: {table.labels[table.splits == 'valid'].mean():.3f}; "
-            f"total {(time.monotonic() - started) / 60:.1f} min")
+        say(f"total {(time.monotonic() - started) / 60:.1f} min")
     write_section(args.results, "paper_table1", "Paper Table 1: eight models, chr20 CTCF -> chr22",
                   f"python benchmarks/paper_table1.py --budget-minutes {args.budget_minutes:g} --seeds {args.seeds} "
                   f"--width {args.width:g}" + ("" if args.models == model_names() else f" --models {' '.join(args.models)}"),

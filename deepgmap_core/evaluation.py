@@ -5,12 +5,18 @@ import math
 
 import numpy as np
 
+from .baselines import baseline_scores, comparison_html
+from .calibration import negative_weights
 from .errors import InputError
 from .progress import warn
 from .training import check_table_on_genome, mean_of, predict_rows, score_predictions, split_rows
 from .windows import SPLITS
 
-OVERFIT_GAP = 0.1  # mean AUPRC on a training chromosome above the test chromosomes' by more: warn
+# Mean AUROC, or mean AUPRC over chance, on a training chromosome above the held-out chromosomes'
+# by more: warn. Not the raw AUPRC gap: AUPRC grows with the prevalence, which differs between chromosomes.
+OVERFIT_GAP = 0.1
+OVERFITTING_COLUMNS = tuple(f"{metric}_{where}" for metric in ("auroc", "auprc", "prevalence", "auprc_over_chance")
+                            for where in ("train", "held_out", "gap") if (metric, where) != ("prevalence", "gap"))
 
 
 def check_table_for_model(table, metadata, genome):
@@ -25,18 +31,11 @@ def check_table_for_model(table, metadata, genome):
                          f"({', '.join(metadata['class_names'])})")
 
 
-def negative_weights(table, rows):
-    """Train-split negatives were kept with probability keep_negatives: each stands for 1/keep of them."""
-    keep = float(table.metadata.get("keep_negatives", 1) or 1)
-    weights = np.ones(len(rows))
-    negatives = (table.splits[rows] == "train") & ~table.labels[rows].any(axis=1)
-    weights[negatives] = 1 / keep
-    return weights
-
-
-def evaluate(model, genome, table, batch_size=256, max_windows=0, seed=0, threads=1):
-    """Scores per split and class, and the overfitting test: the train chromosome with the most
-    windows against the test split (or valid, without test)."""
+def evaluate(model, genome, table, batch_size=256, max_windows=0, seed=0, threads=1, known_motifs=None):
+    """Scores per split and class, the overfitting test (the train chromosome with the most
+    windows against the test split, or valid without test), and the baselines that need no
+    training on the same held-out windows (GC, chance and, with `known_motifs` as read by
+    motifs.read_motif_db, the best known motif chosen on the train split: deepgmap_core.baselines)."""
     results = {"splits": {}, "overfitting": None, "predictions": {}}
     for split in SPLITS:
         rows = split_rows(table, split, max_windows, seed)
@@ -55,28 +54,77 @@ def evaluate(model, genome, table, batch_size=256, max_windows=0, seed=0, thread
         on_chrom = table.chroms[rows] == chrom
         train_scores = score_predictions(table.labels[rows][on_chrom], predictions[on_chrom], table.class_names,
                                          negative_weights(table, rows[on_chrom]))
-        gap = mean_of(train_scores, "auprc") - mean_of(results["splits"][held_out], "auprc")
+        held_out_rows = results["predictions"][held_out][0]
+        classes = overfitting_by_class(train_scores, results["splits"][held_out],
+                                       weighted_prevalence(table, rows[on_chrom]),
+                                       weighted_prevalence(table, held_out_rows))
+        gaps = {key: mean_of(classes, key) for key in ("auprc_gap", "auroc_gap", "auprc_over_chance_gap")}
+        warning = any(gaps[key] > OVERFIT_GAP for key in ("auroc_gap", "auprc_over_chance_gap")
+                      if not math.isnan(gaps[key]))
         results["overfitting"] = {"train_chrom": chrom, "held_out": held_out, "train": train_scores,
-                                  "gap": gap, "warning": bool(not math.isnan(gap) and gap > OVERFIT_GAP)}
-        if results["overfitting"]["warning"]:
-            warn(f"overfitting: mean AUPRC on training chromosome {chrom} is {gap:.3f} above the {held_out} "
-                 f"chromosomes' (the model may have memorised overlapping training windows)")
+                                  "gap": gaps["auprc_gap"], "auroc_gap": gaps["auroc_gap"],
+                                  "auprc_over_chance_gap": gaps["auprc_over_chance_gap"], "classes": classes,
+                                  "warning": warning}
+        if warning:
+            warn(f"overfitting: on training chromosome {chrom} the mean AUROC is {gaps['auroc_gap']:.3f} and the mean "
+                 f"AUPRC over chance {gaps['auprc_over_chance_gap']:.3f} above the {held_out} chromosomes' (the model "
+                 f"may have memorised overlapping training windows)")
+    baseline_rows = {split: results["predictions"][split][0] for split in ("valid", "test")
+                     if split in results["predictions"]}
+    results["baselines"] = baseline_scores(genome, table, baseline_rows, split_rows(table, "train", 0, seed),
+                                           known_motifs, seed)
     return results
+
+
+def weighted_prevalence(table, rows):
+    """Per class the positive fraction of `rows`, train-split negatives counted 1/keep_negatives
+    times (the prevalence the weighted AUPRC is measured at)."""
+    weights = negative_weights(table, rows)
+    return weights @ table.labels[rows] / weights.sum()
+
+
+def auprc_over_chance(auprc, prevalence):
+    """(AUPRC - prevalence) / (1 - prevalence): 0 for a random ranking (whose AUPRC is the
+    prevalence), 1 for a perfect one, so chromosomes of different prevalence compare."""
+    return (auprc - prevalence) / (1 - prevalence) if prevalence < 1 else math.nan
+
+
+def overfitting_by_class(train_scores, held_out_scores, train_prevalence, held_out_prevalence):
+    """Per class the training chromosome's AUROC, AUPRC, prevalence and AUPRC over chance beside
+    the held-out chromosomes', and each gap (training minus held-out)."""
+    classes = []
+    for train, held_out, p_train, p_held_out in zip(train_scores, held_out_scores, train_prevalence,
+                                                    held_out_prevalence):
+        row = {"class": train["class"], "prevalence_train": float(p_train), "prevalence_held_out": float(p_held_out)}
+        for key, on_train, on_held_out in (
+                ("auroc", train["auroc"], held_out["auroc"]), ("auprc", train["auprc"], held_out["auprc"]),
+                ("auprc_over_chance", auprc_over_chance(train["auprc"], p_train),
+                 auprc_over_chance(held_out["auprc"], p_held_out))):
+            row.update({f"{key}_train": on_train, f"{key}_held_out": on_held_out, f"{key}_gap": on_train - on_held_out})
+        classes.append(row)
+    return classes
 
 
 def evaluation_table(results, command_line):
     lines = ["##tool=predict-bigwig --evaluate", f"##command={command_line}",
-             "#split\tchromosomes\tclass\tauroc\tauprc\tpositives\twindows"]
+             "#split\tchromosomes\tclass\tauroc\tauprc\tpositives\twindows\tmethod"]
     rows = [(split, "all", scores) for split, scores in results["splits"].items()]
     if results["overfitting"]:
         rows.append(("train", results["overfitting"]["train_chrom"], results["overfitting"]["train"]))
+    rows += [(split, "all", scores) for split, scores in results["baselines"].items()]
     for split, chroms, scores in rows:
         lines += [f"{split}\t{chroms}\t{s['class']}\t{s['auroc']:.6f}\t{s['auprc']:.6f}\t{s['positives']}\t{s['windows']}"
-                  for s in scores]
+                  f"\t{s.get('method', 'model')}" for s in scores]
     if results["overfitting"]:
         o = results["overfitting"]
         lines.append(f"##overfitting_test: mean AUPRC on training chromosome {o['train_chrom']} minus "
-                     f"{o['held_out']} = {o['gap']:.4f}{' (WARNING: large gap)' if o['warning'] else ''}")
+                     f"{o['held_out']} = {o['gap']:.4f}; AUROC gap {o['auroc_gap']:.4f}; AUPRC over chance gap "
+                     f"{o['auprc_over_chance_gap']:.4f}{' (WARNING: large gap)' if o['warning'] else ''}")
+        lines.append("##overfitting_auprc_over_chance=(AUPRC - prevalence) / (1 - prevalence): 0 = chance, 1 = "
+                     "perfect; prevalence with train negatives counted 1/keep_negatives times")
+        lines.append("\t".join(("##overfitting_by_class", "class") + OVERFITTING_COLUMNS))
+        lines += ["\t".join(["##overfitting_by_class", c["class"]] + [f"{c[key]:.6f}" for key in OVERFITTING_COLUMNS])
+                  for c in o["classes"]]
     return "\n".join(lines) + "\n"
 
 
@@ -125,10 +173,18 @@ def evaluation_html(results, table, metadata):
     overfit = ""
     if results["overfitting"]:
         o = results["overfitting"]
-        overfit = (f"<h2>Overfitting test</h2><p>Mean AUPRC on training chromosome {escape(o['train_chrom'])} "
-                   f"minus the {o['held_out']} chromosomes': <b>{o['gap']:.4f}</b>"
+        by_class = "".join(f"<tr><td>{escape(c['class'])}</td>"
+                           + "".join(f"<td>{c[key]:.4f}</td>" for key in OVERFITTING_COLUMNS) + "</tr>"
+                           for c in o["classes"])
+        overfit = (f"<h2>Overfitting test</h2><p>Training chromosome {escape(o['train_chrom'])} minus the "
+                   f"{o['held_out']} chromosomes, mean over the classes: AUROC <b>{o['auroc_gap']:.4f}</b>, AUPRC over "
+                   f"chance <b>{o['auprc_over_chance_gap']:.4f}</b>, AUPRC {o['gap']:.4f}"
                    f"{' &mdash; a large gap: the model may have memorised overlapping windows' if o['warning'] else ''}"
-                   f".</p>")
+                   f". AUPRC over chance is (AUPRC &minus; prevalence) / (1 &minus; prevalence): 0 for a random "
+                   f"ranking, 1 for a perfect one; the raw AUPRC grows with the prevalence, which differs between "
+                   f"chromosomes.</p><table><tr><th>class</th>"
+                   + "".join(f"<th>{escape(key.replace('_', ' '))}</th>" for key in OVERFITTING_COLUMNS)
+                   + f"</tr>{by_class}</table>")
     return f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>DeepGMAP evaluation: {escape(metadata['model'])}</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}table{{border-collapse:collapse}}
@@ -137,5 +193,7 @@ td,th{{border:1px solid #ccc;padding:4px 8px}}</style></head><body>
 negatives weighted by 1/keep_negatives.</p>
 <img alt="ROC and precision-recall curves" src="data:image/png;base64,{picture}">
 <table><tr><th>split</th><th>class</th><th>AUROC</th><th>AUPRC</th><th>positives</th><th>windows</th></tr>{rows}</table>
+<h2>Beside baselines that need no training</h2>
+{comparison_html({split: results["splits"][split] for split in results["baselines"]}, results["baselines"])}
 {overfit}</body></html>
 """

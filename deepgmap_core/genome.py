@@ -26,6 +26,7 @@ _ONE_HOT_ROWS = np.vstack([np.eye(4), np.zeros((1, 4))])
 # For counting: bytes.translate(None, ACGT) deletes the bases, leaving only the others.
 ACGT_BYTES = b"ACGTacgt"
 _IS_OTHER = bytes(0 if chr(byte) in "ACGTacgt" else 1 for byte in range(256))
+_IS_GC = bytes(1 if chr(byte) in "GCgc" else 0 for byte in range(256))
 
 _COMPLEMENT = bytes.maketrans(b"ACGTRYKMBVDHNSWacgtrykmbvdhnsw", b"TGCAYRMKVBHDNSWtgcayrmkvbhdnsw")
 
@@ -42,6 +43,11 @@ def base_codes(sequence):
 def non_acgt_mask(sequence):
     """uint8 array, 1 where a base is not A/C/G/T (any case): N and every other letter."""
     return np.frombuffer(_as_bytes(sequence).translate(_IS_OTHER), dtype=np.uint8)
+
+
+def gc_mask(sequence):
+    """uint8 array, 1 where a base is G or C (any case)."""
+    return np.frombuffer(_as_bytes(sequence).translate(_IS_GC), dtype=np.uint8)
 
 
 def one_hot_encode(sequence, dtype=np.float32):

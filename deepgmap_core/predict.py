@@ -4,7 +4,9 @@ Windows of the model's size start every `stride` bp (as make-training-windows ti
 windows with more than `max_n_fraction` N are not scored. Each stride-sized bin of a
 chromosome gets the mean prediction of the scored windows that overlap it, so the track is
 a valid, non-overlapping bedGraph/bigWig whose value is "the model's mean probability for
-the windows around this bin"; bins no scored window overlaps have no value.
+the windows around this bin"; bins no scored window overlaps have no value. Predictions are
+probabilities at the genome's class balance when the model file records the correction for
+its training windows' negative subsampling (deepgmap_core.calibration).
 """
 
 from dataclasses import dataclass
@@ -13,6 +15,7 @@ import keras
 import numpy as np
 import pyBigWig
 
+from .calibration import genome_probabilities
 from .errors import InputError
 from .genome import ONE_HOT_ORDER, one_hot_windows, reverse_complement_one_hot
 from .progress import ProgressBar, message
@@ -183,6 +186,7 @@ def predict_tracks(model, metadata, genome, chroms, settings, regions=None):
         for chrom in chroms:
             starts = scored_windows(genome, chrom, window, settings, regions[chrom] if regions else None)
             predictions = predict_starts(model, genome, chrom, starts, window, settings, bar, plan)
+            predictions = genome_probabilities(predictions, metadata)
             yield ChromosomeTrack(chrom, *bin_means(starts, predictions, genome.lengths[chrom], window, settings.stride))
 
 
@@ -217,19 +221,46 @@ class TrackWriters:
             handle.close()
 
 
-def threshold_regions(track, class_index, threshold):
-    """Merged runs of adjacent bins with value >= threshold: (starts, ends, peak values, summits),
-    the summit being the middle of the run's highest bin, as an offset from the run's start."""
-    values = track.values[:, class_index]
-    idx = np.flatnonzero(values >= threshold)
-    if len(idx) == 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0, dtype=np.int64)
-    # A run breaks where the previous bin is below the threshold or does not end where this one starts.
-    breaks = np.r_[True, (values[:-1] < threshold) | (track.starts[1:] != track.ends[:-1])]
-    runs = np.cumsum(breaks)[idx]
-    first_of_run = np.r_[0, np.flatnonzero(np.diff(runs)) + 1]
-    first, last = idx[first_of_run], idx[np.r_[first_of_run[1:] - 1, len(idx) - 1]]
-    peak_values = np.maximum.reduceat(values[idx], first_of_run)
-    best = idx[np.lexsort((-values[idx], runs))[first_of_run]]
-    summits = (track.starts[best] + track.ends[best]) // 2 - track.starts[first]
-    return track.starts[first], track.ends[last], peak_values, summits
+def peak_half_width(window, stride):
+    """Bins each side of a summit that a predicted region may span: the region is then at most
+    window + stride bp, about the one window whose score located the site."""
+    return window // (2 * stride)
+
+
+def threshold_regions(track, class_index, threshold, stride, half_width):
+    """Predicted regions of one class around local maxima of the track: (starts, ends, summit
+    values, summits as offsets from the region's start).
+
+    A summit is a bin with value >= threshold and no higher bin within r = 2 * half_width + 1
+    bins (of equal ones the first; on a flat stretch one every r + 1 bins); its region is the
+    summit bin and up to `half_width` bins each side while they stay >= threshold. So a region
+    is at most 2 * half_width + 1 bins however long the stretch above the threshold (the bins
+    only say that some window around them scored high), and regions do not overlap. Works on the
+    chromosome's full bin grid (`stride`), where bins without a value are -inf."""
+    empty = np.zeros(0, dtype=np.int64)
+    if len(track.starts) == 0:
+        return empty, empty, np.zeros(0), empty
+    bins = track.starts // stride
+    values = np.full(int(bins[-1]) + 1, -np.inf)
+    values[bins] = track.values[:, class_index]
+    position = np.zeros(len(values), dtype=np.int64)
+    position[bins] = np.arange(len(bins))
+    radius = 2 * half_width + 1
+    padded = np.r_[np.full(radius, -np.inf), values, np.full(radius + 1, -np.inf)]
+    # Window maxima: moving[i] is the max of bins i - radius .. i - 1, moving[i + radius + 1] of i + 1 .. i + radius.
+    moving = np.lib.stride_tricks.sliding_window_view(padded, radius).max(axis=1)
+    index = np.arange(len(values))
+    left, right = moving[:len(values)], moving[radius + 1:radius + 1 + len(values)]
+    above = values >= threshold
+    plateau_start = np.maximum.accumulate(np.where(np.r_[True, values[1:] != values[:-1]], index, 0))
+    offset = index - plateau_start
+    summit = above & (values >= right) & ((values > left) | ((offset > 0) & (offset % (radius + 1) == 0)))
+    run_first = np.maximum.accumulate(np.where(above & ~np.r_[False, above[:-1]], index, 0))
+    run_last = np.minimum.accumulate(np.where(above & ~np.r_[above[1:], False], index, len(values))[::-1])[::-1]
+    peaks = np.flatnonzero(summit)
+    first = position[np.maximum(peaks - half_width, run_first[peaks])]
+    last = position[np.minimum(peaks + half_width, run_last[peaks])]
+    middle = position[peaks]
+    starts = track.starts[first]
+    summits = (track.starts[middle] + track.ends[middle]) // 2 - starts
+    return starts, track.ends[last], values[peaks], summits

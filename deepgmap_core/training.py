@@ -21,53 +21,87 @@ import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from . import __version__
+from .baselines import baseline_scores, comparison_html
+from .calibration import DEFAULT_PEAK_PRECISION, calibration_entry, check_peak_precision
 from .distribute import (distribution_strategy, predict_on_replicas, replica_count, strategy_scope, train_step,
                          worker_output)
 from .errors import InputError
-from .genome import ONE_HOT_ORDER, one_hot_windows
+from .genome import ONE_HOT_ORDER, one_hot_windows, reverse_complement_one_hot
+from .models import DEFAULT_MODEL, architecture
 from .models.build import build_model
 from .models.files import load_model, read_metadata, save_model
+from .motifs import read_motif_db
 from .progress import ProgressBar, message, warn
+from .recipes import recipe
 from .windows import SPLITS
 
 
 @dataclass
 class TrainSettings:
-    model: str = "conv4-frss"
+    model: str = DEFAULT_MODEL
     width_scale: float = 1.0
     epochs: int = 10
     steps_per_epoch: int = 0        # 0: one pass over the train windows
-    batch_size: int = 100
-    learning_rate: float = 1e-4
+    batch_size: int = 0             # 0: the recipe's
+    learning_rate: float = 0.0      # 0: the recipe's
     seed: int = 0
     patience: int = 3               # 0: no early stopping
     max_valid_windows: int = 0      # 0: all
     max_test_windows: int = 0       # 0: all
     loader_threads: int = 1         # threads reading batches ahead
     distribute: str = ""            # "": one device; mirrored | multi-worker: tf.distribute replicas
+    recipe: str = "default"         # see deepgmap_core.recipes
+    max_minutes: float = 0.0        # 0: no time budget
 
     def check(self):
-        for name in ("epochs", "batch_size"):
+        recipe(self.recipe)
+        architecture(self.model)
+        for name in ("epochs",):
             if getattr(self, name) <= 0:
                 raise InputError(f"--{name.replace('_', '-')} must be > 0, got {getattr(self, name)}")
         if self.loader_threads < 1:
             raise InputError(f"--threads must be >= 1, got {self.loader_threads}")
-        for name in ("steps_per_epoch", "patience", "max_valid_windows", "max_test_windows"):
+        for name in ("steps_per_epoch", "patience", "max_valid_windows", "max_test_windows", "batch_size"):
             if getattr(self, name) < 0:
                 raise InputError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
-        if self.learning_rate <= 0:
-            raise InputError(f"--learning-rate must be > 0, got {self.learning_rate}")
+        for name in ("learning_rate", "max_minutes", "width_scale"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise InputError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {value}")
+        if self.width_scale == 0:
+            raise InputError("--width-scale must be > 0, got 0")
+
+    @property
+    def training_recipe(self):
+        return recipe(self.recipe)
+
+    @property
+    def batch(self):
+        return self.batch_size or self.training_recipe.batch_size
+
+    @property
+    def peak_learning_rate(self):
+        return self.learning_rate or self.training_recipe.learning_rate
 
 
 class TrainBatches:
     """`steps` shuffled batches of epoch `epoch`, from an endless stream of train windows that
-    is reshuffled (seeded by pass number) each time it has gone through them all."""
+    is reshuffled (seeded by pass number) each time it has gone through them all. With
+    `max_shift`, each window is read up to that many bp off its place (kept inside its
+    chromosome); with `reverse_complement`, half of them at random are reverse-complemented.
+    The draws are seeded by (seed, epoch, batch), whatever thread reads the batch."""
 
-    def __init__(self, genome, table, rows, batch_size, steps, seed):
+    def __init__(self, genome, table, rows, batch_size, steps, seed, max_shift=0, reverse_complement=False):
         self.genome, self.table, self.rows = genome, table, rows
         self.batch_size, self.steps, self.seed = batch_size, steps, seed
+        self.max_shift, self.reverse_complement = max_shift, reverse_complement
         self.epoch = 0
         self._orders = {}
+        if max_shift:
+            names, inverse = np.unique(table.chroms[rows], return_inverse=True)
+            lengths = np.array([genome.lengths[name] for name in names], dtype=np.int64)
+            self._last_start = np.zeros(len(table.starts), dtype=np.int64)  # by table row
+            self._last_start[rows] = lengths[inverse] - (table.ends[rows] - table.starts[rows])
 
     def _order(self, pass_number):
         if pass_number not in self._orders:
@@ -82,7 +116,19 @@ class TrainBatches:
         positions = np.arange(first, first + self.batch_size)
         passes, offsets = np.divmod(positions, len(self.rows))
         rows = np.concatenate([self._order(p)[offsets[passes == p]] for p in np.unique(passes)])
-        return window_batch(self.genome, self.table, rows)
+        if not (self.max_shift or self.reverse_complement):
+            return window_batch(self.genome, self.table, rows)
+        rng = np.random.default_rng([self.seed, self.epoch, index, 1])
+        starts = self.table.starts[rows]
+        if self.max_shift:
+            shifts = rng.integers(-self.max_shift, self.max_shift + 1, len(rows))
+            starts = np.clip(starts + shifts, 0, self._last_start[rows])
+        window = int(self.table.ends[rows[0]] - self.table.starts[rows[0]])
+        x = one_hot_windows(self.genome, self.table.chroms[rows], starts, window)
+        if self.reverse_complement:
+            flip = rng.random(len(rows)) < 0.5
+            x[flip] = reverse_complement_one_hot(x[flip])
+        return x, self.table.labels[rows].astype(np.float32)
 
 
 def prefetched(batches, threads=1):
@@ -190,8 +236,12 @@ def configure_determinism(seed):
         tf.config.experimental.enable_op_determinism()
 
 
-def compile_model(model, learning_rate):
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=keras.losses.BinaryCrossentropy())
+OPTIMIZERS = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}
+
+
+def compile_model(model, learning_rate, optimizer="adam", epsilon=1e-7):
+    model.compile(optimizer=OPTIMIZERS[optimizer](learning_rate, epsilon=epsilon),
+                  loss=keras.losses.BinaryCrossentropy())
 
 
 def accelerator():
@@ -230,7 +280,22 @@ class TrainingState:
     epoch: int = 0                  # epochs done
     best_epoch: int = 0
     best_auprc: float = -1.0
+    updates: int = 0                # optimiser steps done
+    seconds: float = 0.0            # training time spent (the --max-minutes budget)
+    stop: str = ""                  # why training stopped
     history: list = field(default_factory=list)
+
+    def learning_rate(self, settings, steps, seconds):
+        """The recipe's learning rate after `self.updates` updates and `seconds` of training, in
+        a run of settings.epochs x `steps` batches or settings.max_minutes, whichever ends first."""
+        spec = settings.training_recipe
+        ramp = min(1.0, (self.updates + 1) / spec.warmup_steps) if spec.warmup_steps else 1.0
+        if not spec.cosine_decay:
+            return settings.peak_learning_rate * ramp
+        done = self.updates / (settings.epochs * steps * spec.updates_per_batch)
+        if settings.max_minutes:
+            done = max(done, seconds / (settings.max_minutes * 60))
+        return settings.peak_learning_rate * ramp * 0.5 * (1 + math.cos(math.pi * min(done, 1.0)))
 
 
 def model_metadata(table, settings, state, extra):
@@ -240,7 +305,12 @@ def model_metadata(table, settings, state, extra):
             "split": {"train": sorted(set(table.chroms[table.splits == "train"])),
                       "valid": sorted(set(table.chroms[table.splits == "valid"])),
                       "test": sorted(set(table.chroms[table.splits == "test"]))},
-            "seed": settings.seed, "settings": asdict(settings), "versions": package_versions(),
+            "seed": settings.seed, "settings": asdict(settings), "recipe": asdict(settings.training_recipe),
+            "batch_size": settings.batch, "learning_rate": settings.peak_learning_rate,
+            # Trained on both strands without FRSS layers: predict as the mean of both strands.
+            "rc_average": settings.training_recipe.reverse_complement and
+            not any(conv.frss for conv in architecture(settings.model).convs),
+            "versions": package_versions(),
             "windows_table": table.metadata, "state": asdict(state), **extra}
 
 
@@ -251,29 +321,69 @@ def resume_state(checkpoint, table, settings):
         if metadata.get(key) != expected:
             raise InputError(f"{checkpoint}: checkpoint of another run ({key} {metadata.get(key)!r}, "
                              f"this run {expected!r}): remove it or run without --resume")
+    if metadata["settings"].get("recipe") != settings.recipe:
+        raise InputError(f"{checkpoint}: checkpoint of a run with recipe {metadata['settings'].get('recipe')!r}, "
+                         f"this run {settings.recipe!r}: remove it or run without --resume")
     model, _ = load_model(checkpoint)
-    return model, TrainingState(**metadata["state"])
+    state = TrainingState(**metadata["state"])
+    state.stop = ""  # a resumed run goes on (within what is left of --max-minutes)
+    return model, state
 
 
-def train_model(genome, table, settings, output, command_line, resume=False):
+def train_model(genome, table, settings, output, command_line, resume=False, peak_precision=DEFAULT_PEAK_PRECISION,
+                motif_db=None):
     """Train, keep the best model in `output`, return (best model, metadata). With
     settings.distribute, every batch is split over the replicas of a tf.distribute strategy,
-    and in a multi-worker cluster only the chief writes `output`."""
+    and in a multi-worker cluster only the chief writes `output`. The model file records the
+    class-balance correction and per class the peak threshold reaching `peak_precision` on the
+    valid windows (deepgmap_core.calibration), and the baselines on the held-out splits (GC,
+    chance and, with `motif_db`, a MEME file, the best known motif: deepgmap_core.baselines)."""
     settings.check()
+    check_peak_precision(peak_precision)
+    known_motifs = read_motif_db(motif_db) if motif_db else None  # read now: a bad file fails before training
     strategy = distribution_strategy(settings.distribute, keras.backend.backend())
     with worker_output(strategy, output) as path:
-        return _train(genome, table, settings, strategy, path, command_line, resume)
+        return _train(genome, table, settings, strategy, path, command_line, resume, peak_precision, known_motifs)
 
 
-def _train(genome, table, settings, strategy, output, command_line, resume):
+def train_prevalence_logits(table, rows):
+    """Per class, the logit of the positive fraction of `rows` (clipped away from 0 and 1)."""
+    prevalence = np.clip(table.labels[rows].mean(axis=0), 1e-4, 1 - 1e-4)
+    return np.log(prevalence / (1 - prevalence))
+
+
+def new_model(table, settings, train_rows):
+    spec = settings.training_recipe
+    model = build_model(settings.model, len(table.class_names), int(table.ends[0] - table.starts[0]),
+                        settings.width_scale, spec.initialization,
+                        train_prevalence_logits(table, train_rows) if spec.output_bias else None)
+    compile_model(model, settings.peak_learning_rate, spec.optimizer_for(settings.model), spec.epsilon)
+    return model
+
+
+def update_on_batch(step, settings, x, y):
+    """The recipe's updates on one batch: one, or the paper's four (the two halves in turn, twice,
+    the second half first as the original's train_loop.py does)."""
+    if settings.training_recipe.updates_per_batch == 1:
+        return [step(x, y)]
+    half = len(x) // 2
+    halves = [(x[half:], y[half:]), (x[:half], y[:half])]
+    return [step(*halves[i % 2]) for i in range(settings.training_recipe.updates_per_batch)]
+
+
+def _train(genome, table, settings, strategy, output, command_line, resume, peak_precision=DEFAULT_PEAK_PRECISION,
+           known_motifs=None):
     train_rows = split_rows(table, "train", 0, settings.seed)
     valid_rows = split_rows(table, "valid", settings.max_valid_windows, settings.seed)
     test_rows = split_rows(table, "test", settings.max_test_windows, settings.seed)
-    check_training_data(table, genome, train_rows, valid_rows, settings.batch_size)
+    spec = settings.training_recipe
+    batch_size = settings.batch
+    check_training_data(table, genome, train_rows, valid_rows, batch_size)
     replicas = replica_count(strategy)
-    if settings.batch_size % replicas:
-        raise InputError(f"--batch-size {settings.batch_size} is not a multiple of the {replicas} replicas")
-    steps = settings.steps_per_epoch or math.ceil(len(train_rows) / settings.batch_size)
+    step_size = batch_size // spec.updates_per_batch * min(spec.updates_per_batch, 2)
+    if step_size % replicas or batch_size % spec.updates_per_batch:
+        raise InputError(f"--batch-size {batch_size} does not split into the recipe's updates on {replicas} replicas")
+    steps = settings.steps_per_epoch or math.ceil(len(train_rows) / batch_size)
     checkpoint = output + ".checkpoint.keras"
     configure_determinism(settings.seed)
     with strategy_scope(strategy):
@@ -281,52 +391,73 @@ def _train(genome, table, settings, strategy, output, command_line, resume):
             model, state = resume_state(checkpoint, table, settings)
             message(f"resuming from {checkpoint} after epoch {state.epoch}")
         else:
-            model = build_model(settings.model, len(table.class_names), int(table.ends[0] - table.starts[0]),
-                                settings.width_scale)
-            compile_model(model, settings.learning_rate)
+            model = new_model(table, settings, train_rows)
             state = TrainingState()
     extra = {"command": command_line, "replicas": replicas}
     on_replicas = f", {replicas} replica(s) ({settings.distribute})" if strategy is not None else ""
+    budget = f", at most {settings.max_minutes:g} minutes" if settings.max_minutes else ""
     message(f"{settings.model} (width x{settings.width_scale}, {model.count_params():,} parameters) on "
-            f"{accelerator()}{on_replicas}: {len(train_rows):,} train, {len(valid_rows):,} valid, "
-            f"{len(test_rows):,} test windows; {steps} steps of {settings.batch_size} per epoch")
-    batches = TrainBatches(genome, table, train_rows, settings.batch_size, steps, settings.seed)
-    train_on_batch = train_step(strategy, model, *batches[0])
+            f"{accelerator()}{on_replicas}, recipe {spec.name}: {len(train_rows):,} train, {len(valid_rows):,} "
+            f"valid, {len(test_rows):,} test windows; {steps} steps of {batch_size} per epoch{budget}")
+    batches = TrainBatches(genome, table, train_rows, batch_size, steps, settings.seed, spec.max_shift,
+                           spec.reverse_complement)
+    x0, y0 = batches[0]
+    train_on_batch = train_step(strategy, model, x0[:step_size // min(spec.updates_per_batch, 2)],
+                                y0[:step_size // min(spec.updates_per_batch, 2)])
     labels = table.labels[valid_rows].astype(np.float32)
+    budget_seconds = settings.max_minutes * 60 or math.inf
     # A plain loop of train_on_batch: Keras's fit() on Python data runs a tf.data pipeline whose
     # threads took a third of the two cores here; the next batch is read in a thread instead.
-    while state.epoch < settings.epochs and not (settings.patience and
-                                                 state.epoch - state.best_epoch >= settings.patience):
+    while state.epoch < settings.epochs and not state.stop:
         batches.epoch = state.epoch
-        started, losses = time.monotonic(), []
-        with ProgressBar(steps * settings.batch_size, f"epoch {state.epoch + 1}/{settings.epochs}", "samples") as bar:
+        started, losses, done = time.monotonic(), [], 0
+        with ProgressBar(steps * batch_size, f"epoch {state.epoch + 1}/{settings.epochs}", "samples") as bar:
             for x, y in prefetched(batches, settings.loader_threads):
-                losses.append(train_on_batch(x, y))
-                bar.update(settings.batch_size)
+                model.optimizer.learning_rate = state.learning_rate(settings, steps,
+                                                                    state.seconds + time.monotonic() - started)
+                losses += update_on_batch(train_on_batch, settings, x, y)
+                state.updates += spec.updates_per_batch
+                done += 1
+                bar.update(batch_size)
+                if state.seconds + time.monotonic() - started >= budget_seconds:
+                    state.stop = f"time budget of {settings.max_minutes:g} minutes spent"
+                    break
         seconds = time.monotonic() - started
-        predictions = predict_rows(model, genome, table, valid_rows, settings.batch_size, settings.loader_threads,
+        state.seconds += seconds
+        predictions = predict_rows(model, genome, table, valid_rows, batch_size, settings.loader_threads,
                                    strategy)
         scores = score_predictions(labels, predictions, table.class_names)
         state.epoch += 1
         record = {"epoch": state.epoch, "train_loss": float(np.mean(losses)),
                   "valid_loss": binary_cross_entropy(labels, predictions), "seconds": seconds,
-                  "samples_per_second": steps * settings.batch_size / seconds, "valid": scores,
+                  "minutes_total": state.seconds / 60, "updates": state.updates,
+                  "learning_rate": float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)),
+                  "samples_per_second": done * batch_size / seconds, "valid": scores,
                   "valid_mean_auprc": mean_of(scores, "auprc"), "valid_mean_auroc": mean_of(scores, "auroc")}
         state.history.append(record)
         improved = record["valid_mean_auprc"] > state.best_auprc
         if improved:
             state.best_auprc, state.best_epoch = record["valid_mean_auprc"], state.epoch
             save_model(model, output, model_metadata(table, settings, state, extra))
+        if settings.patience and state.epoch - state.best_epoch >= settings.patience:
+            state.stop = f"no improvement in {settings.patience} epochs"
         message(f"epoch {state.epoch}: train loss {record['train_loss']:.4f}, valid loss {record['valid_loss']:.4f}, "
                 f"valid AUROC {record['valid_mean_auroc']:.4f}, AUPRC {record['valid_mean_auprc']:.4f}"
-                f"{' (best so far)' if improved else ''}; {record['samples_per_second']:.1f} samples/s")
+                f"{' (best so far)' if improved else ''}; {record['samples_per_second']:.1f} samples/s, "
+                f"{state.seconds / 60:.1f} min")
         save_model(model, checkpoint, model_metadata(table, settings, state, extra))
+    if state.stop:
+        message(f"stopped after epoch {state.epoch}: {state.stop}; the best model is epoch {state.best_epoch}")
     best, _ = load_model(output)
     final = {"valid": state.history[state.best_epoch - 1]["valid"]}
     if len(test_rows):
-        test_predictions = predict_rows(best, genome, table, test_rows, settings.batch_size, settings.loader_threads)
+        test_predictions = predict_rows(best, genome, table, test_rows, batch_size, settings.loader_threads)
         final["test"] = score_predictions(table.labels[test_rows], test_predictions, table.class_names)
     extra["final_metrics"] = final
+    valid_predictions = predict_rows(best, genome, table, valid_rows, batch_size, settings.loader_threads)
+    extra["calibration"] = calibration_entry(table, valid_rows, valid_predictions, peak_precision)
+    extra["baselines"] = baseline_scores(genome, table, {"valid": valid_rows, "test": test_rows}, train_rows,
+                                         known_motifs, settings.seed)
     metadata = model_metadata(table, settings, state, extra)
     save_model(best, output, metadata)
     os.unlink(checkpoint)
@@ -334,19 +465,25 @@ def _train(genome, table, settings, strategy, output, command_line, resume):
 
 
 def metrics_table(metadata):
-    """Per epoch and class the valid AUROC/AUPRC and losses; then the best model on valid and test."""
+    """Per epoch and class the valid AUROC/AUPRC and losses; then the best model on valid and test,
+    and the baselines that need no training on the same windows (epoch 'baseline'; the last
+    column, method, is 'model' or the baseline: gc, motif:NAME, chance)."""
     lines = [f"##deepgmap_version={__version__}", "##tool=train-model", f"##command={metadata['command']}",
              f"##model={metadata['model']}", f"##width_scale={metadata['width_scale']}",
              f"##best_epoch={metadata['state']['best_epoch']}",
-             "#epoch\tsplit\tclass\tauroc\tauprc\tpositives\twindows\ttrain_loss\tvalid_loss"]
+             "#epoch\tsplit\tclass\tauroc\tauprc\tpositives\twindows\ttrain_loss\tvalid_loss\tmethod"]
     for record in metadata["state"]["history"]:
         for score in record["valid"]:
             lines.append(f"{record['epoch']}\tvalid\t{score['class']}\t{score['auroc']:.6f}\t{score['auprc']:.6f}\t"
-                         f"{score['positives']}\t{score['windows']}\t{record['train_loss']:.6f}\t{record['valid_loss']:.6f}")
-    for split, scores in metadata["final_metrics"].items():
-        for score in scores:
-            lines.append(f"best\t{split}\t{score['class']}\t{score['auroc']:.6f}\t{score['auprc']:.6f}\t"
-                         f"{score['positives']}\t{score['windows']}\t.\t.")
+                         f"{score['positives']}\t{score['windows']}\t{record['train_loss']:.6f}\t{record['valid_loss']:.6f}"
+                         "\tmodel")
+    held_out = [("best", split, dict(score, method="model"))
+                for split, scores in metadata["final_metrics"].items() for score in scores]
+    held_out += [("baseline", split, score)
+                 for split, scores in metadata.get("baselines", {}).items() for score in scores]
+    for epoch, split, score in held_out:
+        lines.append(f"{epoch}\t{split}\t{score['class']}\t{score['auroc']:.6f}\t{score['auprc']:.6f}\t"
+                     f"{score['positives']}\t{score['windows']}\t.\t.\t{score['method']}")
     return "\n".join(lines) + "\n"
 
 
@@ -403,6 +540,8 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}</style></head><bo
 <h2>Learning curves</h2><img alt="loss and AUPRC per epoch" src="data:image/png;base64,{picture}">
 <h2>Best model on held-out chromosomes</h2>
 <table><tr><th>split</th><th>class</th><th>AUROC</th><th>AUPRC</th><th>positives</th><th>windows</th></tr>{rows}</table>
+<h2>Beside baselines that need no training</h2>
+{comparison_html(metadata["final_metrics"], metadata.get("baselines", {}))}
 <h2>Run</h2><table>{facts_rows}</table>
 </body></html>
 """

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .calibration import genome_probabilities
 from .errors import InputError
 from .genome import one_hot_encode
-from .interpret import input_gradients
+from .interpret import gradient_saliency
 from .predict import predict_batch
 from .progress import ProgressBar
 
@@ -155,8 +156,8 @@ def info_keys(class_names, saliency):
                  (f"{stem}_LOGOR", "1", "Float", f"Log odds ratio of {name}: logit(ALT) - logit(REF) (natural log)")]
         if saliency:
             keys += [(f"{stem}_SAL", "1", "Float",
-                      f"Saliency of {name} at the variant: d(logit)/d(input) summed over the channels, the REF base "
-                      f"of largest magnitude"),
+                      f"Saliency of {name} at the variant: the corrected gradient x input (d(logit)/d(input) at "
+                      f"the REF base minus its mean over the four bases), the REF base of largest magnitude"),
                      (f"{stem}_SALRANK", "1", "Float",
                       f"Fraction of the {saliency} bases around the variant (itself included) whose {name} saliency is "
                       f"at most as large in magnitude (1: the variant hits the most salient base)")]
@@ -220,15 +221,14 @@ def saliency_at_variants(model, x_ref, ref_lengths, window, n_classes, neighbour
     n = len(x_ref)
     values, ranks = np.zeros((n, n_classes)), np.zeros((n, n_classes))
     lefts = (window - ref_lengths) // 2
-    for class_index in range(n_classes):
-        per_base = input_gradients(model, x_ref, class_index).sum(axis=2)
-        for i in range(n):
-            at_variant = per_base[i, lefts[i]:lefts[i] + ref_lengths[i]]
-            value = at_variant[np.argmax(np.abs(at_variant))]
-            middle = lefts[i] + ref_lengths[i] // 2
-            around = per_base[i, max(middle - neighbourhood // 2, 0):middle - neighbourhood // 2 + neighbourhood]
-            values[i, class_index] = value
-            ranks[i, class_index] = np.mean(np.abs(around) <= abs(value))
+    saliency = gradient_saliency(model, x_ref, n_classes)
+    classes = np.arange(n_classes)
+    for i in range(n):
+        at_variant = saliency[i, lefts[i]:lefts[i] + ref_lengths[i]]
+        values[i] = at_variant[np.argmax(np.abs(at_variant), axis=0), classes]
+        middle = lefts[i] + ref_lengths[i] // 2
+        around = saliency[i, max(middle - neighbourhood // 2, 0):middle - neighbourhood // 2 + neighbourhood]
+        ranks[i] = np.mean(np.abs(around) <= np.abs(values[i]), axis=0)
     return values, ranks
 
 
@@ -236,7 +236,7 @@ class VariantScorer:
     """Scores chunks of records in place: INFO values for scored records, a status for all."""
 
     def __init__(self, model, metadata, genome, settings):
-        self.model, self.genome, self.settings = model, genome, settings
+        self.model, self.metadata, self.genome, self.settings = model, metadata, genome, settings
         self.window = int(metadata["window"])
         self.class_ids = [info_id(name) for name in metadata["class_names"]]
         self.counts = {SCORED: 0, **{reason: 0 for reason in NOT_SCORED_REASONS}}
@@ -276,6 +276,7 @@ class VariantScorer:
         batch = self.settings.batch_size
         y = np.concatenate([predict_batch(self.model, x[i:i + batch], self.settings.rc_average)
                             for i in range(0, len(x), batch)]).astype(np.float64)
+        y = genome_probabilities(y, self.metadata)   # a prior shift: LOGOR stays the same, REF, ALT and DIFF do not
         ref, alt = y[0::2], y[1::2]
         log_ratio = log_odds(alt) - log_odds(ref)
         columns = {"REF": ref, "ALT": alt, "DIFF": alt - ref, "LOGOR": log_ratio}

@@ -9,6 +9,7 @@ import zipfile
 import numpy as np
 import pyBigWig
 
+from deepgmap_core.baselines import beside_baselines
 from deepgmap_core.windows import read_windows_table
 
 
@@ -33,9 +34,14 @@ def count_lines(path):
 
 
 def scores(rows, split):
-    """AUROC and AUPRC per class: of the best model in metrics.tsv, of all chromosomes in evaluation.tsv."""
-    return ", ".join(f"{r['class']} AUROC {float(r['auroc']):.3f} AUPRC {float(r['auprc']):.3f}" for r in rows
-                     if r["split"] == split and r.get("epoch", "best") == "best" and r.get("chromosomes", "all") == "all")
+    """AUROC and AUPRC per class of the best model in metrics.tsv, or of all chromosomes in
+    evaluation.tsv, beside the baselines of the same windows (GC, the motif if train-model or
+    predict-bigwig had --motif-db, chance) where the file has them."""
+    chosen = [dict(r, auroc=float(r["auroc"]), auprc=float(r["auprc"])) for r in rows
+              if r["split"] == split and r.get("epoch", "best") in ("best", "baseline")
+              and r.get("chromosomes", "all") == "all"]
+    return beside_baselines([r for r in chosen if r.get("method", "model") == "model"],
+                            [r for r in chosen if r.get("method", "model") != "model"])
 
 
 def track_values(path):

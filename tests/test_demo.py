@@ -129,6 +129,8 @@ def test_summary_names_every_output(demo):
                  "kernels.meme", "logos.html", "connections.png"]:
         assert name in summary
     assert "QC PASS" in summary and "best match frss1_kernel" in summary
+    # The held-out scores beside the baselines of the same windows (metrics.tsv and evaluation.tsv).
+    assert summary.count("GC AUROC") >= 2 and summary.count("chance AUPRC") >= 2
 
 
 def test_readme_pipeline_runs_as_written(tmp_path):

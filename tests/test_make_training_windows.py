@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pysam
 import pytest
+from scipy.stats import ks_2samp
 
 from deepgmap_core.cli.make_training_windows import main
 from deepgmap_core.windows import read_windows_table
@@ -212,3 +214,78 @@ def test_command_line_entry_point_exit_codes(inputs, tmp_path):
     bad = subprocess.run([script, "--genome", str(tmp_path / "none.fa"),
                           "--peaks", inputs["ctcf"], "-o", str(tmp_path / "w.tsv")], capture_output=True, text=True)
     assert bad.returncode == 1 and "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+def window_gc(genome_path, table, rows):
+    """GC fraction of the A/C/G/T bases of table rows, read with pysam and counted with str.count."""
+    with pysam.FastaFile(genome_path) as fasta:
+        sequences = [fasta.fetch(chrom, int(start), int(end)).upper()
+                     for chrom, start, end in zip(table.chroms[rows], table.starts[rows], table.ends[rows])]
+    return np.array([(s.count("G") + s.count("C")) / max(sum(map(s.count, "ACGT")), 1) for s in sequences])
+
+
+def test_gc_matched_negatives_have_the_positives_gc_and_the_random_number(inputs, tmp_path, capsys):
+    """Train on chr20 (5 Mb): CTCF windows are GC-richer than the rest; gc-matched negatives are not."""
+    tables = {}
+    for mode, keep in (("random", "0.25"), ("gc-matched", "0.25"), ("random", "1")):
+        out = tmp_path / f"{mode}_{keep}.tsv"
+        assert main(["--genome", inputs["genome"], "--peaks", inputs["ctcf"], "--test-chroms", "chr22",
+                     "--negatives", mode, "--keep-negatives", keep, "--seed", "1", "-o", str(out)]) == 0
+        tables[mode, keep] = read_windows_table(str(out))
+    stderr = capsys.readouterr().err
+    assert "gc-matched negatives: mean GC of train positives" in stderr and "had fewer negatives" in stderr
+    matched, drawn, everything = tables["gc-matched", "0.25"], tables["random", "0.25"], tables["random", "1"]
+    assert matched.metadata["negatives"] == "gc-matched" and drawn.metadata["negatives"] == "random"
+    statistic = {}
+    for name, table in (("matched", matched), ("random", drawn)):
+        train = table.splits == "train"
+        positives, negatives = train & (table.labels[:, 0] == 1), train & (table.labels[:, 0] == 0)
+        statistic[name] = ks_2samp(window_gc(inputs["genome"], table, positives),
+                                   window_gc(inputs["genome"], table, negatives)).statistic
+    assert statistic["random"] > 0.2 and statistic["matched"] < statistic["random"] / 3
+    # The same positives and held-out rows; the negatives' number as expected under random sampling.
+    test_rows = lambda table: table.starts[table.splits == "test"]
+    np.testing.assert_array_equal(test_rows(matched), test_rows(everything))
+    train_labels = lambda table: table.labels[table.splits == "train", 0]
+    assert train_labels(matched).sum() == train_labels(everything).sum()
+    n, p = (train_labels(everything) == 0).sum(), 0.25
+    assert abs((train_labels(matched) == 0).sum() - n * p) < 5 * np.sqrt(n * p * (1 - p))
+
+
+def test_gc_matched_draw_is_seeded_per_chromosome(inputs, tmp_path):
+    def table(name, *extra):
+        out = tmp_path / f"{name}.tsv"
+        assert main(["--genome", inputs["genome"], "--peaks", inputs["ctcf"], "--negatives", "gc-matched",
+                     *extra, "-o", str(out)]) == 0
+        return out
+    same, again, other = table("a", "--seed", "4"), table("b", "--seed", "4"), table("c", "--seed", "5")
+    without_command = lambda path: [line for line in path.read_text().splitlines() if not line.startswith("##command")]
+    assert without_command(same) == without_command(again)
+    a, c = read_windows_table(str(same)), read_windows_table(str(other))
+    assert not np.array_equal(a.starts, c.starts)
+    np.testing.assert_array_equal(a.starts[a.labels[:, 0] == 1], c.starts[c.labels[:, 0] == 1])
+    # chr20's draw is the same whether chr22 is sampled beside it (train) or held out.
+    held_out = read_windows_table(str(table("d", "--seed", "4", "--valid-chroms", "chr22")))
+    np.testing.assert_array_equal(a.starts[a.chroms == "chr20"], held_out.starts[held_out.chroms == "chr20"])
+    assert set(a.splits[a.chroms == "chr22"]) == {"train"}
+
+
+def test_default_negatives_are_random_and_the_rows_are_unchanged(inputs, tmp_path, test_data):
+    """test-data/windows.tsv was made before --negatives existed (test-data/make_test_data.sh): the
+    default and --negatives random still give it byte for byte, one provenance line more."""
+    common = ["--genome", "genome.fa.gz", "--peaks", "CTCF.bed", "H3K4me3.narrowPeak", "--blacklist",
+              "blacklist.bed", "--valid-chroms", "chr22", "--keep-negatives", "0.1", "--seed", "1"]
+    cwd = os.getcwd()
+    os.chdir(test_data)  # the stored table records relative input paths
+    try:
+        assert main(common + ["-o", str(tmp_path / "default.tsv")]) == 0
+        assert main(common + ["--negatives", "random", "-o", str(tmp_path / "random.tsv")]) == 0
+    finally:
+        os.chdir(cwd)
+    stored = (test_data / "windows.tsv").read_text().splitlines()
+    default, random = ((tmp_path / name).read_text().splitlines() for name in ("default.tsv", "random.tsv"))
+    rows = lambda lines: [line for line in lines if not line.startswith("##")]
+    assert rows(default) == rows(stored) == rows(random)
+    provenance = lambda lines: {line for line in lines if line.startswith("##") and not line.startswith("##command")}
+    assert provenance(default) == provenance(random) and "##negatives=random" in provenance(default)
+    assert provenance(stored) <= provenance(default)

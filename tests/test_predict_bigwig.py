@@ -1,6 +1,8 @@
 """predict-bigwig with a small model trained on real chr20 windows: valid bigWigs on the real part
-of chr22, bins equal to the mean of per-window predictions, evaluation equal to scikit-learn,
-saliency equal to finite differences, peaks, bedGraph, another species, bad input."""
+of chr22, bins equal to the mean of per-window predictions at the genome's class balance,
+evaluation and the overfitting test equal to scikit-learn, saliency equal to finite
+differences, peaks bounded around local maxima with their threshold's provenance, bedGraph,
+another species, bad input."""
 
 import os
 
@@ -53,7 +55,10 @@ def test_bigwigs_on_real_chr22_are_valid(model_path, shared_data, tmp_path):
 def test_bin_values_are_means_of_per_window_predictions(model_path, test_data, tmp_path):
     assert main(["--model", model_path, "--genome", str(test_data / "genome.fa.gz"), "--chroms", "chr20",
                  "--outdir", str(tmp_path), "--rc-average"]) == 0
-    model, _ = load_model(model_path)
+    model, metadata = load_model(model_path)
+    # The training windows kept 10% of the negatives: outputs are shifted to the genome's balance.
+    offset = metadata["calibration"]["classes"][0]["logit_offset"]
+    assert offset < -1
     _, table = intervals(str(tmp_path / "CTCF.bw"), "chr20")
     picked = table[np.random.default_rng(0).choice(len(table), 5, replace=False)]
     with Genome(str(test_data / "genome.fa.gz")) as genome:
@@ -65,7 +70,8 @@ def test_bin_values_are_means_of_per_window_predictions(model_path, test_data, t
             x = x[keep]
             both = (model.predict(x, verbose=0) + model.predict(np.ascontiguousarray(reverse_complement_one_hot(x)),
                                                                 verbose=0)) / 2
-            assert value == pytest.approx(float(both[:, 0].mean()), abs=1e-5)
+            corrected = 1 / (1 + np.exp(-(np.log(both[:, 0] / (1 - both[:, 0])) + offset)))
+            assert value == pytest.approx(float(corrected.mean()), abs=1e-5)
 
 
 def test_evaluation_equals_scikit_learn_on_the_same_coordinates(model_path, test_data, tmp_path):
@@ -73,10 +79,12 @@ def test_evaluation_equals_scikit_learn_on_the_same_coordinates(model_path, test
     assert main(["--model", model_path, "--genome", str(test_data / "genome.fa.gz"), "--chroms", "chr22",
                  "--outdir", str(tmp_path), "--evaluate", windows]) == 0
     rows = [line.rstrip("\n").split("\t") for line in open(tmp_path / "evaluation.tsv") if not line.startswith("#")]
-    reported = {(r[0], r[1], r[2]): (float(r[3]), float(r[4])) for r in rows}
+    reported = {(r[0], r[1], r[2]): (float(r[3]), float(r[4])) for r in rows if r[7] == "model"}
+    assert {r[7] for r in rows} == {"model", "gc", "chance"}  # the baselines (tests/test_baselines.py)
     table = read_windows_table(windows)
     model, _ = load_model(model_path)
     keep = float(table.metadata["keep_negatives"])
+    expected = {}
     with Genome(str(test_data / "genome.fa.gz")) as genome:
         for split in ("train", "valid"):
             chosen = np.flatnonzero(table.splits == split)
@@ -91,27 +99,59 @@ def test_evaluation_equals_scikit_learn_on_the_same_coordinates(model_path, test
                 auroc = roc_auc_score(labels[:, i], predictions[:, i], sample_weight=weights)
                 auprc = average_precision_score(labels[:, i], predictions[:, i], sample_weight=weights)
                 assert reported[(split, "all", name)] == pytest.approx((auroc, auprc), abs=2e-6)
+                expected[split, name] = auroc, auprc, np.sum(weights * labels[:, i]) / np.sum(weights)
     assert ("train", "chr20", "CTCF") in reported
+    # The overfitting test: chr20 is the one training chromosome, chr22 the held-out (valid) one.
+    lines = [line.rstrip("\n").split("\t") for line in open(tmp_path / "evaluation.tsv")
+             if line.startswith("##overfitting_by_class")]
+    columns = lines[0][2:]
+    by_class = {row[1]: dict(zip(columns, map(float, row[2:]))) for row in lines[1:]}
+    (auroc_train, auprc_train, prevalence_train), (auroc_valid, auprc_valid, prevalence_valid) = \
+        expected["train", "CTCF"], expected["valid", "CTCF"]
+    over_chance_train = (auprc_train - prevalence_train) / (1 - prevalence_train)
+    over_chance_valid = (auprc_valid - prevalence_valid) / (1 - prevalence_valid)
+    assert by_class["CTCF"] == pytest.approx({
+        "auroc_train": auroc_train, "auroc_held_out": auroc_valid, "auroc_gap": auroc_train - auroc_valid,
+        "auprc_train": auprc_train, "auprc_held_out": auprc_valid, "auprc_gap": auprc_train - auprc_valid,
+        "prevalence_train": prevalence_train, "prevalence_held_out": prevalence_valid,
+        "auprc_over_chance_train": over_chance_train, "auprc_over_chance_held_out": over_chance_valid,
+        "auprc_over_chance_gap": over_chance_train - over_chance_valid}, abs=2e-6)
+    # H3K4me3 has no positive on chr20: no score there, so no gap.
+    assert np.isnan(by_class["H3K4me3"]["auroc_gap"]) and np.isnan(by_class["H3K4me3"]["auprc_over_chance_gap"])
+    summary = next(line for line in open(tmp_path / "evaluation.tsv") if line.startswith("##overfitting_test"))
+    assert f"AUROC gap {auroc_train - auroc_valid:.4f}" in summary
+    assert f"AUPRC over chance gap {over_chance_train - over_chance_valid:.4f}" in summary
     html = open(tmp_path / "evaluation.html").read()
-    assert "data:image/png;base64," in html and "Overfitting test" in html
+    assert "data:image/png;base64," in html and "Overfitting test" in html and "AUPRC over chance" in html
 
 
-def test_saliency_equals_finite_differences(model_path, test_data, tmp_path):
+def test_saliency_equals_finite_differences(test_data, tmp_path):
+    """With the trained CTCF model: the small model above, with convolutions without bias, has
+    ReLU kinks within any usable finite-difference step of the input."""
+    model_path = str(test_data / "CTCF_chr20.keras")
     regions = tmp_path / "regions.bed"
-    regions.write_text("chr20\t2000000\t2001000\n")
+    regions.write_text("chr20\t2000000\t2000200\n")
     out = tmp_path / "out"
     assert main(["--model", model_path, "--genome", str(test_data / "genome.fa.gz"), "--regions", str(regions),
                  "--saliency", "--outdir", str(out)]) == 0
     with pyBigWig.open(str(out / "CTCF.saliency.bw")) as bw:
-        saliency = np.array(bw.values("chr20", 2_000_000, 2_001_000))
+        saliency = np.array(bw.values("chr20", 2_000_000, 2_000_200))
     assert np.isfinite(saliency).all() and np.abs(saliency).max() > 0
     model, _ = load_model(model_path)
     logits = class_logits(model)
     with Genome(str(test_data / "genome.fa.gz")) as genome:
-        x = one_hot_windows(genome, ["chr20"], [2_000_000], 1000).astype(np.float32)
-    for position in (10, 500, 990):
-        finite = saliency_by_finite_differences(logits, x, position)
-        assert saliency[position] == pytest.approx(finite, abs=2e-3 * max(1.0, np.abs(saliency).max()))
+        x = one_hot_windows(genome, ["chr20"], [2_000_000], 200).astype(np.float32)
+    finite = saliency_by_finite_differences(logits, x, np.arange(200))
+    # A ReLU kink within the step makes the odd base differ: the track as a whole must follow.
+    assert np.corrcoef(saliency, finite)[0, 1] > 0.99
+    assert np.median(np.abs(saliency - finite)) < 0.02 * np.abs(saliency).max()
+
+
+def peak_file(path):
+    """(header lines without '##' as a dict, rows) of a predicted-peaks narrowPeak."""
+    lines = open(path).read().splitlines()
+    header = dict(line[2:].split("=", 1) for line in lines if line.startswith("##"))
+    return header, [line.split("\t") for line in lines if not line.startswith("#")]
 
 
 def test_peaks_out_and_bedgraph(model_path, test_data, tmp_path):
@@ -122,12 +162,66 @@ def test_peaks_out_and_bedgraph(model_path, test_data, tmp_path):
     values = np.array([float(f[3]) for f in lines])
     starts, ends = np.array([int(f[1]) for f in lines]), np.array([int(f[2]) for f in lines])
     assert (starts[1:] >= ends[:-1]).all() and ((values >= 0) & (values <= 1)).all()
-    peaks = [line.rstrip("\n").split("\t") for line in open(tmp_path / "peaks" / "CTCF.narrowPeak")]
-    # Threshold 0: every run of adjacent bins is one region.
-    runs = 1 + int((starts[1:] != ends[:-1]).sum())
-    assert len(peaks) == runs
+    header, peaks = peak_file(tmp_path / "peaks" / "CTCF.narrowPeak")
+    assert header["threshold"] == "0" and header["threshold_rule"] == "given (--threshold 0)"
+    assert header["values"].startswith("probabilities at the genome's class balance")
+    # Threshold 0: every bin is above it; each region is a local maximum's bin and at most one bin
+    # (1000 // (2 x 300)) each side, never a whole run of adjacent bins.
+    grid = np.full(ends[-1] // 300 + 1, -np.inf)
+    grid[starts // 300] = values
+    summits = []
     for row in peaks:
-        assert len(row) == 10 and 0 <= int(row[4]) <= 1000 and 0 <= int(row[9]) < int(row[2]) - int(row[1])
+        start, end, summit = int(row[1]), int(row[2]), int(row[1]) + int(row[9])
+        assert len(row) == 10 and 0 <= int(row[4]) <= 1000 and start <= summit < end
+        assert end - start <= 900 and summit // 300 - start // 300 <= 1 and (end - 1) // 300 - summit // 300 <= 1
+        assert float(row[6]) == pytest.approx(grid[summit // 300], abs=1e-6)
+        assert grid[max(summit // 300 - 3, 0):summit // 300 + 4].max() == grid[summit // 300]
+        summits.append(summit // 300)
+    assert all(int(a[2]) <= int(b[1]) for a, b in zip(peaks, peaks[1:]))
+    # Every bin higher than all bins within 3 of it is a summit.
+    def strict_local_maximum(i):
+        return grid[i] > -np.inf and (grid[i] > np.r_[grid[max(i - 3, 0):i], grid[i + 1:i + 4]]).all()
+
+    assert {i for i in range(len(grid)) if strict_local_maximum(i)} <= set(summits)
+    runs = 1 + int((starts[1:] != ends[:-1]).sum())
+    assert len(peaks) > 10 * runs
+
+
+def test_a_flat_stretch_gives_bounded_regions_not_one_megabase_peak():
+    from deepgmap_core.predict import ChromosomeTrack, peak_half_width, threshold_regions
+
+    starts = np.arange(0, 1_000_000, 300)
+    track = ChromosomeTrack("chr1", starts, starts + 300, np.full((len(starts), 1), 0.4, dtype=np.float32))
+    half_width = peak_half_width(1000, 300)
+    region_starts, region_ends, peak_values, summits = threshold_regions(track, 0, 0.3, 300, half_width)
+    assert half_width == 1 and (region_ends - region_starts).max() <= 1000 + 300
+    assert (region_starts[1:] >= region_ends[:-1]).all() and (peak_values == np.float32(0.4)).all()
+    # On a flat stretch one summit every 2 x half_width + 2 = 4 bins, each region around its summit.
+    assert len(region_starts) == -(-len(starts) // 4)
+    assert ((region_starts + summits) // 300 % 4 == 0).all()
+    assert threshold_regions(track, 0, 0.5, 300, half_width)[0].size == 0
+
+
+def test_threshold_auto_is_the_models_and_says_how_it_was_chosen(model_path, test_data, tmp_path, capsys):
+    from deepgmap_core.models.files import read_metadata
+
+    calibration = read_metadata(model_path)["calibration"]
+    for model, out in ((model_path, tmp_path / "trained"), (str(test_data / "model.keras"), tmp_path / "old")):
+        assert main(["--model", model, "--genome", str(test_data / "genome.fa.gz"), "--regions",
+                     str(test_data / "regions.bed"), "--outdir", str(out), "--peaks-out", str(out / "peaks")]) == 0
+    log = capsys.readouterr().err
+    for i, name in enumerate(("CTCF", "H3K4me3")):
+        header, _ = peak_file(tmp_path / "trained" / "peaks" / f"{name}.narrowPeak")
+        chosen = calibration["classes"][i]
+        assert float(header["threshold"]) == pytest.approx(chosen["threshold"], rel=1e-5)
+        assert header["threshold_rule"].startswith("chosen on the valid chromosomes (chr22) for precision 0.5: ")
+        assert chosen["threshold_rule"] in header["threshold_rule"]
+        assert f"{name} peaks: threshold {chosen['threshold']:.4g}, chosen on the valid chromosomes" in log
+        # A model file from before the thresholds were recorded: the old fixed 0.5, said so.
+        header, _ = peak_file(tmp_path / "old" / "peaks" / f"{name}.narrowPeak")
+        assert header["threshold"] == "0.5" and "holds no threshold chosen on validation" in header["threshold_rule"]
+        assert header["values"].startswith("probabilities at the class balance of the model's training windows")
+    assert "values are probabilities at the genome's class balance" in log
 
 
 def test_another_species(model_path, shared_data, tmp_path):
@@ -143,6 +237,7 @@ def test_another_species(model_path, shared_data, tmp_path):
     ("unknown_chrom", "chrX not in the genome"),
     ("saliency_without_regions", "--saliency needs --regions"),
     ("other_window_table", "the model reads 1000 bp"),
+    ("bad_threshold", "--threshold must be 'auto' or a number, got 'high'"),
 ])
 def test_bad_input_gives_one_line(model_path, test_data, tmp_path, capsys, case, expected):
     args = ["--model", model_path, "--genome", str(test_data / "genome.fa.gz"), "--outdir", str(tmp_path / "out")]
@@ -156,6 +251,8 @@ def test_bad_input_gives_one_line(model_path, test_data, tmp_path, capsys, case,
         args += ["--chroms", "chrX"]
     elif case == "saliency_without_regions":
         args += ["--saliency"]
+    elif case == "bad_threshold":
+        args += ["--peaks-out", str(tmp_path / "peaks"), "--threshold", "high"]
     else:
         (tmp_path / "w.tsv").write_text("#chrom\tstart\tend\tsplit\tCTCF\tH3K4me3\nchr20\t0\t500\ttrain\t1\t0\n")
         args += ["--evaluate", str(tmp_path / "w.tsv")]

@@ -114,6 +114,41 @@ def test_chunks_do_not_change_the_values(paths, model, tmp_path):
     assert outputs[0] == outputs[1] and outputs[0].count("DGM_STATUS=scored") == 7
 
 
+def test_probabilities_at_the_genomes_balance_and_log_odds_ratios_unchanged(paths, model, test_data, tmp_path):
+    """The example model with the class-balance entry train-model now records (from its own
+    windows table, 10% of the negatives kept) against the same model without it."""
+    from deepgmap_core.calibration import calibration_entry
+    from deepgmap_core.models.files import read_metadata, save_model
+    from deepgmap_core.windows import read_windows_table
+
+    table = read_windows_table(str(test_data / "windows.tsv"))
+    valid = np.flatnonzero(table.splits == "valid")[:100]
+    with Genome(paths["genome"]) as genome:
+        x = one_hot_encode(b"".join(genome.fetch(c, s, s + 1000) for c, s in zip(table.chroms[valid],
+                                                                                    table.starts[valid].tolist())))
+    entry = calibration_entry(table, valid, model.predict(x.reshape(-1, 1000, 4), verbose=0))
+    offsets = np.array([c["logit_offset"] for c in entry["classes"]])
+    assert offsets[0] < -1 and offsets[1] == 0   # H3K4me3 has no train positive: nothing to correct by
+    calibrated = str(tmp_path / "calibrated.keras")
+    save_model(model, calibrated, {**read_metadata(paths["model"]), "calibration": entry})
+    scored = {}
+    for name, path in (("before", paths["model"]), ("after", calibrated)):
+        code, out = score(paths, tmp_path, output=f"{name}.vcf", model=path)
+        assert code == 0
+        scored[name], header = read_records(out)
+    assert "probabilities at the genome's class balance" in str(header)
+    for name, record in scored["after"].items():
+        if record.info["DGM_STATUS"] != "scored":
+            continue
+        for i, cls in enumerate(("CTCF", "H3K4me3")):
+            before = [scored["before"][name].info[f"DGM_{cls}_{key}"] for key in ("REF", "ALT", "LOGOR")]
+            shifted = [1 / (1 + np.exp(-(np.log(p / (1 - p)) + offsets[i]))) for p in before[:2]]
+            ref, alt = record.info[f"DGM_{cls}_REF"], record.info[f"DGM_{cls}_ALT"]
+            assert (ref, alt) == pytest.approx(shifted, rel=1e-4) and (ref < before[0] or i == 1)
+            assert record.info[f"DGM_{cls}_DIFF"] == pytest.approx(alt - ref, abs=2e-6)
+            assert record.info[f"DGM_{cls}_LOGOR"] == pytest.approx(before[2], abs=1e-4)
+
+
 def test_bgzip_output_is_indexable_and_ref_mismatch_is_counted(paths, tmp_path, capsys):
     code, out = score(paths, tmp_path, output="out.vcf.gz")
     assert code == 0

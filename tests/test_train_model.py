@@ -24,7 +24,9 @@ from deepgmap_core.genome import Genome, one_hot_windows, reverse_complement_one
 from deepgmap_core.models import L1_PREDICTION_WEIGHT, L2_WEIGHT, model_names  # noqa: E402
 from deepgmap_core.models.build import build_model  # noqa: E402
 from deepgmap_core.models.files import load_model, read_metadata  # noqa: E402
-from deepgmap_core.training import TrainSettings, train_model  # noqa: E402
+from deepgmap_core.interpret import class_logits  # noqa: E402
+from deepgmap_core.training import (TrainBatches, TrainSettings, configure_determinism, new_model,  # noqa: E402
+                                    split_rows, train_model)
 from deepgmap_core.windows import read_windows_table  # noqa: E402
 
 TINY = 0.05
@@ -85,7 +87,9 @@ def test_model_file_carries_what_predicting_and_reviewing_need(genome, windows, 
 def test_frss_layer_two_is_reverse_complement_equivariant(name, genome):
     keras.utils.set_random_seed(11)
     model = build_model(name, 2, 1000, 0.25)
-    layer_two = keras.Model(model.input, model.get_layer("frss2").output)
+    # Before its pooling (DanQ-FRSS pools VALID: the last incomplete pool cell is dropped at one end).
+    first = keras.Model(model.input, model.get_layer("frss1").output)
+    layer_two = lambda x: model.get_layer("frss2").scan(first(x))  # noqa: E731
     x = one_hot_windows(genome, ["chr20"] * 4, [1_000_000, 2_000_000, 3_000_000, 4_000_000], 1000)
     # Random weights of a realistic scale (the initial ones are tiny).
     for layer in ("frss1", "frss2"):
@@ -101,20 +105,101 @@ def test_frss_layer_two_is_reverse_complement_equivariant(name, genome):
                            atol=1e-7)
 
 
-def test_loss_terms_l2_on_every_kernel_and_l1_on_predictions(genome):
+def test_loss_terms_l2_on_conv_and_dense_weights_and_l1_on_predictions(genome):
     x = one_hot_windows(genome, ["chr20"] * 5, [1_000_000 + 997 * i for i in range(5)], 1000)
     for name in ("conv4-frss", "deepsea", "danq-frss"):
         model = build_model(name, 2, 1000, TINY)
         predictions = keras.ops.convert_to_numpy(model(x, training=False))
-        kernels = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights if w.path.endswith("kernel")]
-        expected = L2_WEIGHT * sum(float(np.sum(np.square(w))) for w in kernels)
+        # The original's L2 list: every convolution and dense kernel and the dense biases, not the LSTM's weights.
+        penalised = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights
+                     if "bilstm" not in w.path and (w.path.endswith("kernel") or "dense" in w.path or
+                                                    "predictions" in w.path)]
+        expected = L2_WEIGHT * sum(float(np.sum(np.square(w))) for w in penalised)
         # Keras 3 averages activity regularisation over the batch: 1e-8 * mean of sum |prediction|.
         expected += L1_PREDICTION_WEIGHT * np.abs(predictions).sum() / len(x)
         assert sum(float(keras.ops.convert_to_numpy(loss)) for loss in model.losses) == pytest.approx(expected, rel=1e-4)
-        assert len(model.losses) == len(kernels) + 1
+        assert len(model.losses) == len(penalised) + 1
     plain = build_model("basset", 2, 1000, TINY)
     plain(x)
     assert plain.losses == []
+
+
+def test_paper_recipe_applies_each_half_batch_twice(genome, windows, tmp_path):
+    """Four updates per batch of the paper's recipe, in the original's order (second half first):
+    the trained weights equal those of the same updates written out by hand."""
+    table = read_windows_table(windows)
+    settings = small_settings(recipe="paper", steps_per_epoch=2, patience=0)
+    model, metadata = train_model(genome, table, settings, str(tmp_path / "m.keras"), "test")
+    assert metadata["state"]["updates"] == 8 and metadata["recipe"]["updates_per_batch"] == 4
+    assert metadata["learning_rate"] == 1e-4
+    configure_determinism(settings.seed)
+    by_hand = new_model(table, settings, split_rows(table, "train", 0, settings.seed))
+    assert isinstance(by_hand.optimizer, keras.optimizers.Adam)
+    batches = TrainBatches(genome, table, split_rows(table, "train", 0, settings.seed), 20, 2, settings.seed)
+    for x, y in (batches[0], batches[1]):
+        for part in (slice(10, None), slice(None, 10)) * 2:
+            by_hand.train_on_batch(x[part], y[part])
+    for ours, theirs in zip(model.get_weights(), by_hand.get_weights()):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-7)
+
+
+def test_paper_recipe_trains_danq_with_rmsprop(genome, windows, tmp_path):
+    table = read_windows_table(windows)
+    model = new_model(table, small_settings("danq", recipe="paper"), split_rows(table, "train", 0, 0))
+    assert isinstance(model.optimizer, keras.optimizers.RMSprop)
+    assert isinstance(new_model(table, small_settings("danq"), split_rows(table, "train", 0, 0)).optimizer,
+                      keras.optimizers.Adam)
+
+
+@pytest.mark.parametrize("name", ["conv4-frss", "conv4-frss-bn", "deepsea"])
+def test_logits_vary_across_real_windows_at_initialisation(name, genome):
+    """The default recipe's He initialisation starts with logits that depend on the input (the
+    paper's tiny truncated-normal weights give almost the same logit for every window)."""
+    starts = np.linspace(1_000_000, 4_900_000, 32).astype(int)
+    x = one_hot_windows(genome, ["chr20"] * len(starts), starts, 1000)
+    spread = {}
+    for initialization in ("paper", "he"):
+        keras.utils.set_random_seed(2)
+        model = build_model(name, 1, 1000, 0.25, initialization)
+        logits = keras.ops.convert_to_numpy(class_logits(model)(x))[:, 0]
+        spread[initialization] = float(np.std(logits))
+    assert spread["he"] > 0.05 and spread["he"] > 20 * spread["paper"], spread
+
+
+def test_max_minutes_stops_training_and_keeps_the_best_model(genome, windows, tmp_path, capsys):
+    table = read_windows_table(windows)
+    output = str(tmp_path / "m.keras")
+    settings = small_settings(epochs=5, steps_per_epoch=400, max_minutes=0.05, patience=0)
+    started = time.monotonic()
+    _, metadata = train_model(genome, table, settings, output, "test")
+    assert time.monotonic() - started < 60
+    state = read_metadata(output)["state"]
+    assert state["epoch"] == 1 and "time budget of 0.05 minutes spent" in state["stop"]
+    assert 0 < state["updates"] < 400 and state["seconds"] >= 3
+    assert metadata["final_metrics"]["valid"]
+    assert "stopped after epoch 1: time budget" in capsys.readouterr().err
+
+
+def test_augmented_batches_are_shifted_or_reverse_complemented_windows(genome, windows):
+    table = read_windows_table(windows)
+    rows = split_rows(table, "train", 0, 0)
+    batches = TrainBatches(genome, table, rows, 32, 2, 7, max_shift=50, reverse_complement=True)
+    x, y = batches[1]
+    assert np.array_equal(x, TrainBatches(genome, table, rows, 32, 2, 7, 50, True)[1][0])  # seeded
+    plain, plain_y = TrainBatches(genome, table, rows, 32, 2, 7)[1]
+    assert np.array_equal(y, plain_y)
+    flipped = shifted = 0
+    for window, reference, row_start in zip(x, plain, table.starts[TrainBatches(genome, table, rows, 32, 2, 7)
+                                                                    ._order(0)[32:64]]):
+        candidates = {shift: one_hot_windows(genome, ["chr20"], [row_start + shift], 1000)[0]
+                      for shift in range(-50, 51) if row_start + shift >= 0}
+        matches = [(shift, strand) for shift, seq in candidates.items()
+                   for strand, view in (("+", window), ("-", reverse_complement_one_hot(window)))
+                   if np.array_equal(view, seq)]
+        assert matches, "a window is neither a shift nor a reverse complement of its row"
+        flipped += matches[0][1] == "-"
+        shifted += matches[0][0] != 0
+    assert 5 < flipped < 27 and shifted > 25
 
 
 def test_same_seed_same_weights_other_seed_other_weights(genome, windows, tmp_path):
@@ -133,16 +218,24 @@ def test_cli_writes_model_metrics_and_report(windows, test_data, tmp_path, capsy
     assert train_main(["--genome", str(test_data / "genome.fa.gz"), "--windows", windows, "--width-scale", str(TINY),
                        "--epochs", "2", "--steps-per-epoch", "2", "--batch-size", "20", "--max-valid-windows", "200",
                        "--patience", "0", "-o", out["m.keras"], "--metrics", out["metrics.tsv"],
-                       "--report", out["report.html"]]) == 0
-    rows = [line.split("\t") for line in open(out["metrics.tsv"]) if not line.startswith("#")]
+                       "--report", out["report.html"], "--motif-db", str(test_data / "JASPAR2024_CORE_clusters.meme")]) == 0
+    rows = [line.rstrip("\n").split("\t") for line in open(out["metrics.tsv"]) if not line.startswith("#")]
     assert [(r[0], r[1], r[2]) for r in rows] == [("1", "valid", "CTCF"), ("1", "valid", "H3K4me3"),
                                                   ("2", "valid", "CTCF"), ("2", "valid", "H3K4me3"),
-                                                  ("best", "valid", "CTCF"), ("best", "valid", "H3K4me3")]
+                                                  ("best", "valid", "CTCF"), ("best", "valid", "H3K4me3")] + \
+        [("baseline", "valid", "CTCF")] * 3 + [("baseline", "valid", "H3K4me3")] * 2
+    # H3K4me3 has no positive on the train chromosome: no motif can be chosen for it.
+    methods = [r[9] for r in rows]
+    assert methods == ["model"] * 6 + ["gc", methods[7], "chance", "gc", "chance"]
+    assert methods[7].startswith("motif:C055:")   # the JASPAR CTCF cluster
     assert all(0 <= float(r[4]) <= 1 for r in rows)
+    best = {r[2]: r[5:7] for r in rows if r[0] == "best"}
+    assert all(r[5:7] == best[r[2]] for r in rows if r[0] == "baseline")  # the same windows as the model's
     html = open(out["report.html"]).read()
     assert "data:image/png;base64," in html and "conv4-frss" in html and "chr22" in html
+    assert "Beside baselines that need no training" in html and "C055:CTCF" in html
     err = capsys.readouterr().err
-    assert "epoch 2:" in err and "samples/s" in err and "best model" in err
+    assert "epoch 2:" in err and "samples/s" in err and "best model" in err and "GC AUROC" in err
 
 
 def test_resume_after_a_real_interruption(windows, test_data, tmp_path):

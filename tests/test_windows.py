@@ -7,8 +7,9 @@ import pytest
 from deepgmap_core.cli.make_training_windows import main
 from deepgmap_core.genome import Genome
 from deepgmap_core.peaks import read_peaks
-from deepgmap_core.windows import (count_n_bases, label_windows_by_overlap, label_windows_by_summit,
-                                   read_windows_table, window_starts, windows_touching)
+from deepgmap_core.windows import (GC_BINS, count_n_bases, count_window_bases, gc_matched_keep_probability,
+                                   label_windows_by_overlap, label_windows_by_summit, read_windows_table,
+                                   window_starts, windows_touching)
 
 CHR20_LENGTH = 63_025_520
 
@@ -94,3 +95,46 @@ def test_end_to_end_labels_and_filters_equal_bedtools(chr20, tmp_path, test_data
     summit_starts = label_windows_by_summit(peaks.summits, len(window_starts(CHR20_LENGTH, 1000, 300)), 1000, 300)
     np.testing.assert_array_equal(table.labels[:, 0], summit_starts[table.starts // 300])
     np.testing.assert_array_equal(table.labels[:, 0], table.labels[:, 1])
+
+
+def test_gc_counts_equal_direct_count_on_real_sequence(chr20):
+    with Genome(chr20["fasta"]) as genome:
+        sequence = np.frombuffer(genome.fetch("chr20", 0, CHR20_LENGTH).upper(), np.uint8)
+        is_gc = (sequence == ord("G")) | (sequence == ord("C"))
+        for window, stride in ((1000, 300), (200, 50)):
+            n_windows = len(window_starts(CHR20_LENGTH, window, stride))
+            n_bases, gc_bases = count_window_bases(genome, "chr20", n_windows, window, stride, gc=True)
+            np.testing.assert_array_equal(n_bases, count_n_bases(genome, "chr20", n_windows, window, stride))
+            sample = np.union1d(np.random.default_rng(2).choice(n_windows, 3000, replace=False), [0, n_windows - 1])
+            bases = sample[:, None] * stride + np.arange(window)
+            np.testing.assert_array_equal(gc_bases[sample], is_gc[bases].sum(axis=1))
+            assert gc_bases[0] == 0 and 0.3 < gc_bases[n_bases == 0].mean() / window < 0.6
+
+
+@pytest.mark.parametrize("keep", [0.02, 0.25, 0.9])
+def test_gc_matched_probabilities_keep_the_expected_number_and_follow_the_positives(chr20, keep):
+    """On real chr20 windows labelled with CTCF: the kept negatives' expected number is keep x the
+    negatives, and in every GC bin that is not short of negatives it is proportional to the positives."""
+    n_windows = len(window_starts(CHR20_LENGTH, 1000, 300))
+    with Genome(chr20["fasta"]) as genome:
+        n_bases, gc_bases = count_window_bases(genome, "chr20", n_windows, 1000, 300, gc=True)
+    eligible = n_bases <= 500
+    gc_fraction = gc_bases / np.maximum(1000 - n_bases, 1)
+    peaks = read_peaks(chr20["ctcf"]).by_chrom["chr20"]
+    labels = label_windows_by_summit(peaks.summits, n_windows, 1000, 300)
+    positive, negative = eligible & labels, eligible & ~labels
+    probability, short_bins = gc_matched_keep_probability(gc_fraction, positive, negative, keep)
+    assert ((probability >= 0) & (probability <= 1)).all()
+    assert probability[negative].sum() == pytest.approx(keep * negative.sum(), rel=1e-9)
+    bins = np.minimum((gc_fraction * GC_BINS).astype(int), GC_BINS - 1)
+    expected_kept = np.bincount(bins[negative], weights=probability[negative], minlength=GC_BINS)
+    positives = np.bincount(bins[positive], minlength=GC_BINS)
+    short = (positives > 0) & np.isclose(expected_kept, np.bincount(bins[negative], minlength=GC_BINS))
+    assert short.sum() == short_bins
+    filling = (positives > 0) & ~short
+    ratios = expected_kept[filling] / positives[filling]
+    np.testing.assert_allclose(ratios, ratios[0], rtol=1e-9)
+    assert (expected_kept[positives == 0] == 0).all() or short.sum() == (positives > 0).sum()
+    # Without any positive there is nothing to match: every negative is kept with probability keep.
+    unmatched, _ = gc_matched_keep_probability(gc_fraction, np.zeros_like(positive), negative, keep)
+    np.testing.assert_allclose(unmatched[negative], keep)

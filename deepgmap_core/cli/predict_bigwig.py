@@ -5,17 +5,18 @@ import re
 
 import numpy as np
 
+from ..baselines import SELECTION_WINDOWS, beside_baselines
 from ..errors import InputError
 from ..fileio import atomic_output, atomic_paths
 from ..genome import Genome
 from ..peaks import merge_intervals, read_peaks
-from ..progress import message
+from ..progress import ProgressBar, message
 from ..windows import read_windows_table
 from .common import add_threads_argument, command_line, import_keras, make_parser, run_tool
 
 PROG = "deepgmap-predict-bigwig"
 
-DESCRIPTION = """\
+DESCRIPTION = f"""\
 Score a genome with a model from deepgmap-train-model and write one track per class,
 DIR/<class>.bw (bigWig, the genome's chromosome sizes in its header) or .bedGraph.
 
@@ -25,17 +26,45 @@ stride-sized bin gets the MEAN predicted probability of the scored windows that 
 a value of 0.8 means the windows around this bin were called positive for the class with
 probability 0.8 on average. Bins that no scored window overlaps (N gaps) have no value.
 Any genome works, also another species than the training one.
+The values are probabilities at the genome's class balance: the model file records how much
+its training windows over-represent positives (make-training-windows --keep-negatives) and
+every prediction is corrected for it (a model file trained before this record stays at its
+training windows' balance; the log says which).
 
---peaks-out DIR  per class, a narrowPeak of merged bins with value >= --threshold
-                 (score = 1000 x the highest value, summit at its bin's middle)
+--peaks-out DIR  per class, DIR/<class>.narrowPeak of predicted regions: a summit is a bin
+                 at or above the threshold with no higher bin within 2h+1 bins, where
+                 h = window // (2 x stride); its region is the summit bin and up to h bins
+                 each side that stay at or above the threshold: at most window + stride bp
+                 however long the stretch above it, as a high bin only says that a window
+                 around it scored high. score = 1000 x the summit value, column 10 the
+                 summit's offset; '#' header lines give the threshold and how it was chosen
+--threshold T    auto (default): per class the model's threshold, chosen at the end of
+                 training as the smallest whose calls on the valid chromosomes' windows
+                 reach train-model --peak-precision (0.5 for a model file without one;
+                 chosen on windows, applied to bins that average the windows over them);
+                 or a number, for every class
 --rc-average     average each window's prediction with its reverse complement's
                  (the FRSS network is strand-equivariant in its first layers only)
 --evaluate TSV   score the windows of a make-training-windows table by coordinates:
                  AUROC/AUPRC per class and split, and the paper's overfitting test (AUPRC on
                  a training chromosome next to the held-out chromosomes), written to
-                 DIR/evaluation.tsv and DIR/evaluation.html (ROC and PR curves)
---saliency       with --regions: per class DIR/<class>.saliency.bw, the per-base
-                 d(class logit)/d(input) summed over the four channels
+                 DIR/evaluation.tsv and DIR/evaluation.html (ROC and PR curves); beside the
+                 held-out scores, baselines that need no training on the same windows:
+                 GC content (each window's G+C fraction as the score, as is) and chance
+                 (AUROC 0.5, AUPRC the share of positives)
+--motif-db MEME  with --evaluate, one more baseline: the best known motif, per class the
+                 motif of the MEME file with the best AUROC on up to {SELECTION_WINDOWS:,}
+                 train-split windows, scanned on both strands over the held-out windows
+--saliency       with --regions: per class DIR/<class>.saliency.bw, per base what the
+                 observed nucleotide adds to the class logit beyond the mean of the four
+                 nucleotides there (0 at N), by --saliency-method:
+                   gradient (default): the corrected gradient x input (Majdandzic et al.
+                            2023): d(logit)/d(input) at the base minus its mean over the
+                            four channels (the original's sum over the channels kept the
+                            part no base change can produce)
+                   ism      in-silico saturation mutagenesis, the exact value the
+                            gradient approximates: logit minus the mean logit with each
+                            of the four nucleotides there (about 3 model runs per base)
 """
 
 
@@ -47,7 +76,9 @@ def build_parser():
     parser.add_argument("--regions", metavar="BED", help="score only windows overlapping these regions")
     parser.add_argument("--stride", type=int, help="bp between window starts (default: the training windows')")
     parser.add_argument("--max-n-fraction", type=float, default=0.5, help="skip windows with more N than this")
-    parser.add_argument("--rc-average", action="store_true", help="average with the reverse complement")
+    parser.add_argument("--rc-average", action="store_true",
+                        help="average with the reverse complement (always on for models that ask for it: those "
+                             "without FRSS layers trained on both strands by the default recipe)")
     parser.add_argument("--batch-size", type=int, default=256, help="windows per batch")
     parser.add_argument("--trunk", choices=("auto", "shared", "per-window"), default="auto",
                         help="shared: compute the convolutions of overlapping windows once (2.5x faster on a CPU, "
@@ -57,11 +88,18 @@ def build_parser():
     parser.add_argument("--outdir", required=True, help="folder for the tracks (created if missing)")
     parser.add_argument("--bedgraph", action="store_true", help="write bedGraph text instead of bigWig")
     parser.add_argument("--peaks-out", metavar="DIR", help="folder for one narrowPeak per class")
-    parser.add_argument("--threshold", type=float, default=0.5, help="--peaks-out: lowest bin value in a peak")
+    parser.add_argument("--threshold", default="auto", metavar="T",
+                        help="--peaks-out: lowest summit value, 'auto' (the model's, see above) or a number")
     parser.add_argument("--evaluate", metavar="TSV", help="windows table to evaluate the model on")
+    parser.add_argument("--motif-db", metavar="MEME",
+                        help="--evaluate: known motifs (MEME format, e.g. the JASPAR 2024 clusters) for the motif "
+                             "baseline (see above)")
     parser.add_argument("--max-eval-windows", type=int, default=0,
                         help="--evaluate: at most this many windows per split (seeded subset; 0: all)")
     parser.add_argument("--saliency", action="store_true", help="write saliency tracks over --regions")
+    parser.add_argument("--saliency-method", choices=("gradient", "ism"), default="gradient",
+                        help="--saliency: gradient (corrected gradient x input) or ism (in-silico mutagenesis, "
+                             "exact, about 3 model runs per base)")
     return parser
 
 
@@ -86,20 +124,30 @@ def regions_on(genome, path):
 
 def run(args, argv):
     import_keras(onednn=True)
+    from ..calibration import describe_probabilities, peak_thresholds
     from ..evaluation import check_table_for_model, evaluate, evaluation_html, evaluation_table
     from ..models.files import load_model
-    from ..predict import PredictSettings, TrackWriters, check_model_for_genome, predict_tracks, threshold_regions
+    from ..motifs import read_motif_db
+    from ..predict import (PredictSettings, TrackWriters, check_model_for_genome, peak_half_width, predict_tracks,
+                           threshold_regions)
 
     if args.saliency and not args.regions:
         raise InputError("--saliency needs --regions (saliency is per base: give the regions to explain)")
+    if args.saliency_method == "ism" and not args.saliency:
+        raise InputError("--saliency-method ism needs --saliency (and --regions)")
+    if args.motif_db and not args.evaluate:
+        raise InputError("--motif-db needs --evaluate (the motif is a baseline for the evaluation)")
     table = read_windows_table(args.evaluate) if args.evaluate else None
+    known_motifs = read_motif_db(args.motif_db) if args.motif_db else None
     model, metadata = load_model(args.model, compile=False)
     stride = args.stride or int(metadata.get("windows_table", {}).get("stride", 300))
-    settings = PredictSettings(stride, args.batch_size, args.rc_average, args.max_n_fraction, args.threads,
-                               args.trunk)
+    settings = PredictSettings(stride, args.batch_size, args.rc_average or metadata.get("rc_average", False),
+                               args.max_n_fraction, args.threads, args.trunk)
     settings.check()
     classes = metadata["class_names"]
     stems = [file_stem(name) for name in classes]
+    thresholds = peak_thresholds(metadata, args.threshold)
+    half_width = peak_half_width(int(metadata["window"]), stride)
     os.makedirs(args.outdir, exist_ok=True)
     with Genome(args.genome) as genome:
         chroms = [c for c in genome.names if c in set(args.chroms)] if args.chroms else genome.names
@@ -109,6 +157,10 @@ def run(args, argv):
             chroms = [c for c in chroms if c in regions]
         if table is not None:
             check_table_for_model(table, metadata, genome)
+        message(f"{PROG}: values are {describe_probabilities(metadata)}")
+        if args.peaks_out:
+            for name, (value, how) in zip(classes, thresholds):
+                message(f"{name} peaks: threshold {value:.4g}, {how}")
         extension = ".bedGraph" if args.bedgraph else ".bw"
         track_paths = [os.path.join(args.outdir, stem + extension) for stem in stems]
         peak_rows = [[] for _ in classes]
@@ -119,29 +171,39 @@ def run(args, argv):
                     writers.add(track)
                     if args.peaks_out:
                         for i in range(len(classes)):
-                            peak_rows[i].append((track.chrom, *threshold_regions(track, i, args.threshold)))
+                            peak_rows[i].append((track.chrom, *threshold_regions(track, i, thresholds[i][0],
+                                                                                 settings.stride, half_width)))
             finally:
                 writers.close()
         if args.peaks_out:
-            write_peak_files(args.peaks_out, stems, peak_rows)
+            headers = [[f"##tool={PROG}", f"##command={command_line(PROG, argv)}", f"##class={name}",
+                        f"##values={describe_probabilities(metadata)}", f"##threshold={value:.6g}",
+                        f"##threshold_rule={how}",
+                        f"##regions=summit bins at or above the threshold with no higher bin within "
+                        f"{2 * half_width + 1} bins ({stride} bp each), widened by up to {half_width} bin(s) on each "
+                        f"side that stay at or above it"]
+                       for name, (value, how) in zip(classes, thresholds)]
+            write_peak_files(args.peaks_out, stems, peak_rows, headers)
         if args.saliency:
-            write_saliency(model, metadata, genome, regions, args.outdir, stems)
+            write_saliency(model, metadata, genome, regions, args.outdir, stems, args.saliency_method,
+                           args.batch_size)
         if table is not None:
-            results = evaluate(model, genome, table, args.batch_size, args.max_eval_windows, threads=args.threads)
+            results = evaluate(model, genome, table, args.batch_size, args.max_eval_windows, threads=args.threads,
+                               known_motifs=known_motifs)
             with atomic_output(os.path.join(args.outdir, "evaluation.tsv")) as stream:
                 stream.write(evaluation_table(results, command_line(PROG, argv)).encode())
             with atomic_output(os.path.join(args.outdir, "evaluation.html")) as stream:
                 stream.write(evaluation_html(results, table, metadata).encode())
             for split, scores in results["splits"].items():
-                message(f"{split}: " + ", ".join(f"{s['class']} AUROC {s['auroc']:.4f} AUPRC {s['auprc']:.4f}"
-                                                 for s in scores))
+                message(f"{split}: " + beside_baselines(scores, results["baselines"].get(split, [])))
     message(f"{PROG}: wrote {len(track_paths)} track(s) to {args.outdir}")
 
 
-def write_peak_files(folder, stems, peak_rows):
+def write_peak_files(folder, stems, peak_rows, headers):
+    """Per class a narrowPeak, its '##' header lines first (provenance and threshold)."""
     os.makedirs(folder, exist_ok=True)
-    for stem, rows in zip(stems, peak_rows):
-        lines, number = [], 0
+    for stem, rows, header in zip(stems, peak_rows, headers):
+        lines, number = [line + "\n" for line in header], 0
         for chrom, starts, ends, values, summits in rows:
             for start, end, value, summit in zip(starts.tolist(), ends.tolist(), values.tolist(), summits.tolist()):
                 number += 1
@@ -151,22 +213,26 @@ def write_peak_files(folder, stems, peak_rows):
             stream.write("".join(lines).encode())
 
 
-def write_saliency(model, metadata, genome, regions, folder, stems):
+def write_saliency(model, metadata, genome, regions, folder, stems, method, batch_size):
     import pyBigWig
 
-    from ..interpret import region_saliency
+    from ..interpret import region_saliency, region_windows
     from ..track_merge import ZOOM_LEVELS
 
     window, n_classes = int(metadata["window"]), len(stems)
     paths = [os.path.join(folder, f"{stem}.saliency.bw") for stem in stems]
-    with atomic_paths(paths) as temporary:
+    chroms = [c for c in genome.names if c in regions]
+    total_windows = sum(len(region_windows(int(start), int(end), window, genome.lengths[chrom]))
+                        for chrom in chroms for start, end in zip(*regions[chrom]))
+    with atomic_paths(paths) as temporary, ProgressBar(total_windows, f"saliency ({method})", "windows") as bar:
         handles = [pyBigWig.open(path, "w") for path in temporary]
         try:
             for handle in handles:
                 handle.addHeader(list(genome.lengths.items()), maxZooms=ZOOM_LEVELS)
-            for chrom in [c for c in genome.names if c in regions]:
+            for chrom in chroms:
                 for start, end in zip(*regions[chrom]):
-                    values = region_saliency(model, genome, chrom, int(start), int(end), window, n_classes)
+                    values = region_saliency(model, genome, chrom, int(start), int(end), window, n_classes, method,
+                                             batch_size, bar)
                     for i, handle in enumerate(handles):
                         handle.addEntries(chrom, int(start), values=values[:, i].astype(np.float64).tolist(),
                                           span=1, step=1)

@@ -19,9 +19,13 @@ the reference allele and with the alternative allele (short indels too: each all
 the middle of its own window), and per class the tool writes, as INFO fields declared in
 the header (DGM_<class>_REF, _ALT, _DIFF, _LOGOR):
 
-  REF, ALT   predicted probabilities with each allele
+  REF, ALT   predicted probabilities with each allele, at the genome's class balance
+             (corrected for the negative subsampling of the model's training windows,
+             which the model file records; a model file from before that record gives
+             them at its training windows' balance; ##deepgmap_probabilities says which)
   DIFF       ALT - REF
-  LOGOR      logit(ALT) - logit(REF), the log odds ratio (natural log)
+  LOGOR      logit(ALT) - logit(REF), the log odds ratio (natural log; the class-balance
+             correction adds the same constant to both logits, so LOGOR does not depend on it)
 
 Every input record is written out, in order. DGM_STATUS says whether it was scored or
 why not: ref_mismatch (REF differs from the genome: flagged, never scored), multiallelic,
@@ -30,9 +34,11 @@ When most of the first 100 checked REF alleles mismatch (--max-ref-mismatch), th
 taken to be on another assembly and the tool stops; chromosome names that differ only by
 'chr' (1 vs chr1) stop it with the fix.
 
---saliency-window N  also the class saliency at the variant (DGM_<class>_SAL: d(logit)/d(input)
-                     at the REF base, summed over the channels) and its rank among the N
-                     bases around it (DGM_<class>_SALRANK: 1 = the most salient base there)
+--saliency-window N  also the class saliency at the variant (DGM_<class>_SAL: the corrected
+                     gradient x input, d(logit)/d(input) at the REF base minus its mean over
+                     the four bases, which a base change can move; as predict-bigwig
+                     --saliency) and its rank among the N bases around it
+                     (DGM_<class>_SALRANK: 1 = the most salient base there)
 --tsv FILE           the same values as a table, one row per record
 
 The VCF is streamed in chunks (memory flat in its size); -o ending in .gz writes BGZF
@@ -56,7 +62,8 @@ def build_parser():
                         help="annotated VCF (.gz: bgzip; '-': stdout)")
     parser.add_argument("--tsv", metavar="FILE", help="also a table of the effects, one row per record")
     parser.add_argument("--rc-average", action="store_true",
-                        help="average each window's prediction with its reverse complement's")
+                        help="average each window's prediction with its reverse complement's (always on for models "
+                             "that ask for it: those without FRSS layers trained on both strands by the default recipe)")
     parser.add_argument("--batch-size", type=int, default=256, help="windows per batch")
     parser.add_argument("--saliency-window", type=int, default=0, metavar="N",
                         help="saliency at the variant and its rank among N bases around it (0: none)")
@@ -69,19 +76,21 @@ def run(args, argv):
     if args.output == "-" and args.tsv == "-":
         raise InputError("-o and --tsv cannot both be stdout")
     import_keras(onednn=True)
+    from ..calibration import describe_probabilities
     from ..models.files import load_model
     from ..predict import check_model_for_genome
     from ..variants import VariantSettings, VcfReader, score_vcf, summary_lines
 
-    settings = VariantSettings(args.batch_size, args.rc_average, args.saliency_window, args.max_ref_mismatch)
-    settings.check()
     model, metadata = load_model(args.model, compile=False)
+    settings = VariantSettings(args.batch_size, args.rc_average or metadata.get("rc_average", False),
+                               args.saliency_window, args.max_ref_mismatch)
+    settings.check()
     provenance = {"version": __version__, "command": command_line(PROG, argv),
                   "model": f"{os.path.basename(args.model)} ({metadata.get('model')}, width {metadata.get('width_scale')}, "
                            f"window {metadata['window']}, classes {','.join(metadata['class_names'])}, "
                            f"trained on {','.join(metadata.get('split', {}).get('train', []))}, "
                            f"seed {metadata.get('seed')})",
-                  "genome": os.path.basename(args.genome)}
+                  "genome": os.path.basename(args.genome), "probabilities": describe_probabilities(metadata)}
     with Genome(args.genome) as genome, open_text(args.vcf, "VCF") as stream:
         check_model_for_genome(metadata, genome, [])
         reader = VcfReader(stream, args.vcf)

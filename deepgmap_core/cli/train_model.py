@@ -1,10 +1,13 @@
 """deepgmap-train-model: genome FASTA + training windows -> a trained model (.keras)."""
 
+from ..baselines import SELECTION_WINDOWS, beside_baselines
+from ..calibration import DEFAULT_PEAK_PRECISION, calibration_lines
 from ..distribute import DISTRIBUTE_MODES
 from ..fileio import atomic_output
 from ..genome import Genome
 from ..models import DEFAULT_MODEL, model_names
 from ..progress import message
+from ..recipes import RECIPES
 from ..windows import read_windows_table
 from .common import add_seed_argument, add_threads_argument, command_line, import_keras, make_parser, run_tool
 
@@ -27,6 +30,22 @@ without improvement. At the end the best model is scored on the 'test' split. A 
 (OUTPUT.checkpoint.keras) is written after each epoch; --resume continues from it.
 The model file carries the class names, window size, one-hot order, model name and width,
 the chromosome split, the seed, package versions and the metrics.
+
+Probabilities: the table keeps only a fraction (--keep-negatives) of the train windows that
+are negative for every class, so the network learns that balance. The model file records per
+class the positive fraction of the train windows and of the train chromosomes they stand for
+(negatives counted 1/keep times) and the logit offset between them; predict-bigwig and
+score-variants apply it, so their values are probabilities at the genome's class balance.
+Peak threshold: per class, the smallest threshold on the corrected predictions for the valid
+windows whose calls reach --peak-precision (where none does, the threshold of the best F1,
+and the model file says so); predict-bigwig --threshold auto calls peaks with it.
+
+Baselines: the best model's valid and test scores are shown (metrics, report, last message)
+beside scores that need no training, on the same windows: GC content (each window's G+C
+fraction as the score, as is: below 0.5 where the sites are GC-poor), chance (AUROC 0.5, AUPRC
+the share of positives) and, with --motif-db, the best known motif: per class, the motif of the
+MEME file with the best AUROC on up to {SELECTION_WINDOWS:,} train windows, scanned on both strands
+(log-odds against a uniform background) over the held-out windows.
 """
 
 EPILOG = """\
@@ -42,15 +61,29 @@ def build_parser():
     parser.add_argument("--windows", required=True, metavar="TSV", help="deepgmap-make-training-windows output")
     parser.add_argument("--model", choices=model_names(), default=DEFAULT_MODEL, help="architecture")
     parser.add_argument("--width-scale", type=float, default=1.0, help="multiplies every filter and unit count")
+    parser.add_argument("--recipe", choices=list(RECIPES), default="default",
+                        help="how weights start and are updated (see above): default learns fast; paper is the "
+                             "DeepGMAP paper's training")
     parser.add_argument("--epochs", type=int, default=10, help="largest number of epochs")
     parser.add_argument("--steps-per-epoch", type=int, default=0,
-                        help="batches per epoch (0: one pass over the train windows)")
-    parser.add_argument("--batch-size", type=int, default=100, help="windows per batch")
-    parser.add_argument("--learning-rate", type=float, default=1e-4, help="Adam learning rate")
+                        help="batches per epoch, i.e. between two scorings on the valid split "
+                             "(0: one pass over the train windows)")
+    parser.add_argument("--max-minutes", type=float, default=0,
+                        help="stop training when this many minutes are spent (checked between batches; the epoch "
+                             "is then scored and the best model so far kept); 0: no limit")
+    parser.add_argument("--batch-size", type=int, default=0,
+                        help="windows per batch (0: the recipe's: default 64, paper 100)")
+    parser.add_argument("--learning-rate", type=float, default=0,
+                        help="peak learning rate (0: the recipe's: default 1e-3, paper 1e-4)")
     parser.add_argument("--patience", type=int, default=3, help="epochs without improvement before stopping (0: never)")
     parser.add_argument("--max-valid-windows", type=int, default=0,
                         help="score at most this many valid windows per epoch (a seeded subset; 0: all)")
     parser.add_argument("--max-test-windows", type=int, default=0, help="the same for the final test scores")
+    parser.add_argument("--motif-db", metavar="MEME",
+                        help="known motifs (MEME format, e.g. the JASPAR 2024 clusters) for the motif baseline "
+                             "(see above); GC content and chance are always shown")
+    parser.add_argument("--peak-precision", type=float, default=DEFAULT_PEAK_PRECISION, metavar="P",
+                        help="precision on the valid windows that each class's peak threshold must reach (see above)")
     add_seed_argument(parser)
     add_threads_argument(parser, "threads reading and encoding batches ahead of the model (a GPU needs several)")
     parser.add_argument("--distribute", choices=DISTRIBUTE_MODES,
@@ -68,13 +101,17 @@ def run(args, argv):
     import_keras(onednn=False)
     from ..training import TrainSettings, metrics_table, report_html, train_model
 
-    settings = TrainSettings(args.model, args.width_scale, args.epochs, args.steps_per_epoch, args.batch_size,
-                             args.learning_rate, args.seed, args.patience, args.max_valid_windows,
-                             args.max_test_windows, args.threads, args.distribute or "")
+    settings = TrainSettings(model=args.model, width_scale=args.width_scale, epochs=args.epochs,
+                             steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size,
+                             learning_rate=args.learning_rate, seed=args.seed, patience=args.patience,
+                             max_valid_windows=args.max_valid_windows, max_test_windows=args.max_test_windows,
+                             loader_threads=args.threads, distribute=args.distribute or "", recipe=args.recipe,
+                             max_minutes=args.max_minutes)
     settings.check()
     table = read_windows_table(args.windows)
     with Genome(args.genome) as genome:
-        _, metadata = train_model(genome, table, settings, args.output, command_line(PROG, argv), args.resume)
+        _, metadata = train_model(genome, table, settings, args.output, command_line(PROG, argv), args.resume,
+                                  args.peak_precision, args.motif_db)
     if args.metrics:
         with atomic_output(args.metrics) as stream:
             stream.write(metrics_table(metadata).encode())
@@ -82,8 +119,10 @@ def run(args, argv):
         with atomic_output(args.report) as stream:
             stream.write(report_html(metadata).encode())
     for split, scores in metadata["final_metrics"].items():
-        message(f"best model (epoch {metadata['state']['best_epoch']}) on {split}: " + ", ".join(
-            f"{s['class']} AUROC {s['auroc']:.4f} AUPRC {s['auprc']:.4f}" for s in scores))
+        message(f"best model (epoch {metadata['state']['best_epoch']}) on {split}: "
+                + beside_baselines(scores, metadata["baselines"].get(split, [])))
+    for line in calibration_lines(metadata):
+        message(line)
 
 
 def main(argv=None):

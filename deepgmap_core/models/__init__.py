@@ -1,11 +1,20 @@
 """The DeepGMAP paper's eight models, registered by name.
 
 Hyper-parameters follow the original (see the reference table in the README): VALID
-convolutions with stride 1 and ReLU, max-pooling (SAME), ReLU dense layers, one sigmoid unit
-per class; weights truncated-normal (sd 0.005 for the conv3/conv4 families, 0.001 for
-DeepSEA, Basset and DanQ), biases 0.1. Models marked "+reg" add 5e-7 * sum(W^2) over every
-kernel and 1e-8 * L1 of the predictions to the loss. Dropout rates are 1 - the original's
-keep probabilities. `width_scale` multiplies every filter, LSTM and dense count.
+convolutions with stride 1, no bias and ReLU, dropout after the ReLU and before max-pooling
+(SAME; VALID for DanQ-FRSS's second pool), ReLU dense layers with biases, one sigmoid unit
+per class; weights truncated-normal (sd 0.005 for conv4, conv3/conv4-FRSS and conv4-FRSS+,
+0.001 for DeepSEA, Basset, DanQ and DanQ-FRSS), dense biases 0.1. DanQ drops after its pool
+and on the LSTM inputs (TF1's DropoutWrapper input_keep_prob), DanQ-FRSS on the BiLSTM output.
+Models marked "+reg" add 5e-7 * sum(W^2) over the convolution and dense kernels and the dense
+biases (not the LSTM's) and 1e-8 * L1 of the predictions (Keras divides activity terms by the
+batch size; the original summed over the batch) to the loss. Dropout rates are 1 - the
+original's keep probabilities.
+`width_scale` multiplies every filter, LSTM and dense count.
+
+Additions, never silent changes to the paper's eight, carry their own names: conv4-frss-bn is
+conv4-FRSS with batch normalisation before every ReLU and a global max-pool over positions in
+place of the Flatten (a window's features no longer depend on where in it a motif lies).
 
 This module holds the specifications only (importing it does not import Keras); build.py
 turns them into Keras models.
@@ -23,6 +32,8 @@ class Conv:
     pool: int = 1
     dropout: float = 0.0
     frss: bool = False
+    pool_padding: str = "same"
+    dropout_after_pool: bool = False  # DanQ's: the original drops after its pool
 
 
 @dataclass(frozen=True)
@@ -32,6 +43,10 @@ class Architecture:
     init_sd: float
     regularized: bool
     lstm: int = 0            # units per direction of a bidirectional LSTM after the convolutions
+    lstm_input_dropout: float = 0.0   # DanQ: dropout on each direction's inputs
+    lstm_output_dropout: float = 0.0  # DanQ-FRSS: dropout on the BiLSTM's output
+    batch_norm: bool = False  # before every convolution's ReLU
+    global_pool: bool = False  # global max-pool over positions instead of Flatten
 
 
 # conv3-FRSS, conv4-FRSS+ and DanQ-FRSS take conv4's dropout (keep 0.8 after the second and
@@ -40,7 +55,8 @@ ARCHITECTURES = {
     "deepsea": Architecture((Conv(320, 8, 4), Conv(480, 8, 4), Conv(960, 8, 1, 0.2)), ((925, 0.5),), 0.001, True),
     "basset": Architecture((Conv(300, 19, 3), Conv(200, 11, 4, 0.2), Conv(200, 7, 4, 0.2)),
                            ((1000, 0.5), (1000, 0.5)), 0.001, False),
-    "danq": Architecture((Conv(320, 26, 13, 0.2),), ((925, 0.0),), 0.001, False, lstm=320),
+    "danq": Architecture((Conv(320, 26, 13, 0.2, dropout_after_pool=True),), ((925, 0.0),), 0.001, False, lstm=320,
+                         lstm_input_dropout=0.2),
     "conv4": Architecture((Conv(320, 9, 2), Conv(480, 9, 2, 0.2), Conv(480, 7, 2, 0.2), Conv(480, 8, 4, 0.2)),
                           ((925, 0.5),), 0.005, True),
     "conv3-frss": Architecture((Conv(320, 9, 2, frss=True), Conv(480, 9, 2, 0.2, frss=True), Conv(480, 7, 2, 0.2)),
@@ -49,9 +65,13 @@ ARCHITECTURES = {
                                 Conv(480, 8, 4, 0.2)), ((925, 0.5),), 0.005, True),
     "conv4-frss-plus": Architecture((Conv(320, 7, 2, frss=True), Conv(560, 12, 2, 0.2, frss=True),
                                      Conv(560, 8, 2, 0.2), Conv(560, 7, 4, 0.2)), ((925, 0.5),), 0.005, True),
-    "danq-frss": Architecture((Conv(320, 13, 2, frss=True), Conv(320, 13, 6, 0.2, frss=True)),
-                              ((925, 0.5),), 0.005, True, lstm=320),
+    "danq-frss": Architecture((Conv(320, 13, 2, frss=True), Conv(320, 13, 6, 0.2, frss=True, pool_padding="valid")),
+                              ((925, 0.5),), 0.001, True, lstm=320, lstm_output_dropout=0.2),
+    "conv4-frss-bn": Architecture((Conv(320, 9, 2, frss=True), Conv(480, 9, 2, 0.2, frss=True), Conv(480, 7, 2, 0.2),
+                                   Conv(480, 8, 4, 0.2)), ((925, 0.5),), 0.005, True, batch_norm=True,
+                                  global_pool=True),
 }
+PAPER_MODELS = ("deepsea", "basset", "danq", "conv4", "conv3-frss", "conv4-frss", "conv4-frss-plus", "danq-frss")
 DEFAULT_MODEL = "conv4-frss"
 L2_WEIGHT = 5e-7
 L1_PREDICTION_WEIGHT = 1e-8

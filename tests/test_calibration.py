@@ -1,0 +1,135 @@
+"""Probabilities at the genome's class balance and peak thresholds chosen on validation
+(deepgmap_core.calibration), on real windows: a model trained on subsampled negatives gives
+back the prevalence of held-out windows once corrected, and not before; each class's
+threshold reaches the stated precision on the valid windows and is the smallest that does;
+the fallback when none does; bad --peak-precision."""
+
+import math
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from deepgmap_core.calibration import calibration_entry, precision_threshold  # noqa: E402
+from deepgmap_core.cli.make_training_windows import main as make_windows  # noqa: E402
+from deepgmap_core.errors import InputError  # noqa: E402
+from deepgmap_core.genome import Genome, one_hot_windows  # noqa: E402
+from deepgmap_core.training import TrainSettings, train_model  # noqa: E402
+from deepgmap_core.windows import WindowsTable, read_windows_table  # noqa: E402
+
+KEEP = 0.2
+BLOCK = 250_000
+
+
+@pytest.fixture(scope="module")
+def genome(test_data):
+    with Genome(str(test_data / "genome.fa.gz")) as handle:
+        yield handle
+
+
+@pytest.fixture(scope="module")
+def table(test_data, tmp_path_factory):
+    """Every 1 kb window of the real chr20 piece (CTCF), in 250 kb blocks taken alternately for
+    training, where all-zero windows are kept with probability KEEP (as make-training-windows
+    does), and held out, where every third window is kept (900 bp apart; no negatives dropped):
+    held-out windows of the same chromosome, so of the same prevalence as the training ones."""
+    path = tmp_path_factory.mktemp("windows") / "all.tsv"
+    assert make_windows(["--genome", str(test_data / "genome.fa.gz"), "--peaks", str(test_data / "CTCF.bed"),
+                         "--names", "CTCF", "--blacklist", str(test_data / "blacklist.bed"), "--keep-negatives", "1",
+                         "--seed", "1", "-o", str(path)]) == 0
+    every = read_windows_table(str(path))
+    block = every.starts // BLOCK
+    inside = (every.chroms == "chr20") & ((every.ends - 1) // BLOCK == block)
+    train = inside & (block % 2 == 0) & (every.labels.any(axis=1)
+                                         | (np.random.default_rng(5).random(len(block)) < KEEP))
+    held_out = inside & (block % 2 == 1) & (every.starts // int(every.metadata["stride"]) % 3 == 0)
+    rows = train | held_out
+    return WindowsTable(dict(every.metadata, keep_negatives=str(KEEP)), every.class_names, every.chroms[rows],
+                        every.starts[rows], every.ends[rows], np.where(train, "train", "valid")[rows],
+                        every.labels[rows])
+
+
+@pytest.fixture(scope="module")
+def trained(genome, table, tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("model") / "model.keras")
+    model, metadata = train_model(genome, table, TrainSettings(model="conv4-frss", width_scale=0.1, epochs=1,
+                                                               steps_per_epoch=20, batch_size=64, seed=1), path, "test")
+    valid = np.flatnonzero(table.splits == "valid")
+    x = one_hot_windows(genome, table.chroms[valid], table.starts[valid], 1000)
+    return metadata, model.predict(x, batch_size=256, verbose=0)[:, 0].astype(np.float64), table.labels[valid, 0]
+
+
+def test_corrected_predictions_give_back_the_held_out_prevalence(table, trained):
+    metadata, raw, truth = trained
+    (entry,) = metadata["calibration"]["classes"]
+    train = table.labels[table.splits == "train", 0]
+    negatives = (train == 0).sum()
+    assert entry["train_prevalence"] == pytest.approx(train.mean())
+    assert entry["genome_prevalence"] == pytest.approx(train.sum() / (train.sum() + negatives / KEEP))
+    # One class: the odds shrink by exactly the kept fraction of the negatives.
+    assert entry["logit_offset"] == pytest.approx(math.log(KEEP))
+    corrected = 1 / (1 + np.exp(-(np.log(raw / (1 - raw)) + entry["logit_offset"])))
+    prevalence = truth.mean()
+    print(f"held-out prevalence {prevalence:.4f}: mean prediction {raw.mean():.4f} as trained, "
+          f"{corrected.mean():.4f} corrected")
+    assert len(truth) > 2000 and 0.05 < prevalence < 0.12
+    assert corrected.mean() == pytest.approx(prevalence, rel=0.25)
+    assert raw.mean() > 2 * prevalence
+
+
+ROUNDING = 1e-12   # the test's corrected values differ from the library's in the last bits
+
+
+def precision_at(truth, scores, threshold):
+    calls = scores >= threshold - ROUNDING
+    return truth[calls].mean(), truth[calls].sum() / truth.sum()
+
+
+def check_smallest_reaching(truth, scores, threshold, precision):
+    """`threshold` reaches `precision`, and no lower score does (computed from sorted scores)."""
+    assert precision_at(truth, scores, threshold)[0] >= precision
+    order = np.argsort(-scores, kind="stable")
+    hits = np.cumsum(truth[order]) / np.arange(1, len(order) + 1)
+    # The precision of calling every window down to a score, at the last window of each score.
+    last_of_score = np.r_[scores[order][1:] != scores[order][:-1], True]
+    below = scores[order][last_of_score] < threshold - ROUNDING
+    assert (hits[last_of_score][below] < precision).all()
+
+
+def test_threshold_reaches_the_precision_on_the_valid_windows(table, trained):
+    metadata, raw, truth = trained
+    (entry,) = metadata["calibration"]["classes"]
+    corrected = 1 / (1 + np.exp(-(np.log(raw / (1 - raw)) + entry["logit_offset"])))
+    assert metadata["calibration"]["peak_precision"] == 0.5 and metadata["calibration"]["valid_chroms"] == ["chr20"]
+    precision, recall = precision_at(truth, corrected, entry["threshold"])
+    assert entry["threshold_precision"] == pytest.approx(precision, abs=1e-6)
+    assert entry["threshold_recall"] == pytest.approx(recall, abs=1e-6)
+    if entry["threshold_rule"].startswith("the smallest"):
+        check_smallest_reaching(truth, corrected, entry["threshold"], 0.5)
+    # A precision between the prevalence and the best reached: reachable, and not by calling everything.
+    order = np.argsort(-corrected)
+    best = (np.cumsum(truth[order]) / np.arange(1, len(order) + 1)).max()
+    target = (truth.mean() + best) / 2
+    valid = np.flatnonzero(table.splits == "valid")
+    (chosen,) = calibration_entry(table, valid, raw[:, None], target)["classes"]
+    assert chosen["threshold_rule"] == f"the smallest with precision >= {target:g} on the valid windows"
+    check_smallest_reaching(truth, corrected, chosen["threshold"], target)
+
+
+def test_no_threshold_reaching_the_precision_falls_back_to_the_best_f1_and_says_so():
+    truth = np.array([0, 1, 0, 1, 1, 0, 0, 0, 1, 0])
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05])
+    # Calling down to 0.5 gives precision 3/5, recall 3/4: the best F1 (0.667); no cut reaches 0.9.
+    threshold, precision, recall, rule = precision_threshold(truth, scores, 0.9)
+    assert (threshold, precision, recall) == pytest.approx((0.5, 0.6, 0.75))
+    assert rule.startswith("no threshold reaches precision 0.9") and "best F1" in rule
+    threshold, precision, _, rule = precision_threshold(np.zeros(4), scores[:4], 0.5)
+    assert threshold == 0.5 and precision is None and "no positive valid window" in rule
+
+
+def test_bad_peak_precision(genome, table, tmp_path):
+    with pytest.raises(InputError, match=r"--peak-precision must be within \(0, 1\], got 0"):
+        train_model(genome, table, TrainSettings(model="conv4-frss", width_scale=0.05, epochs=1, steps_per_epoch=1,
+                                                 batch_size=8), str(tmp_path / "m.keras"), "test", peak_precision=0)
