@@ -20,11 +20,13 @@ Writes the section time_to_accuracy of --results and the learning curves (AUROC 
 training minutes, GC and motif baselines as horizontal lines) as time_to_accuracy.png beside it.
 
 Usage: python benchmarks/time_to_accuracy.py [--budget-minutes 10]
-           [--runs conv4-frss:paper conv4-frss:default conv4-frss-bn:default] [--eval-seconds 45]
+           [--runs conv4-frss:paper conv4-frss:default conv3-frss-bn:default] [--eval-seconds 45]
 """
 
 import argparse
 import sys
+import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -42,7 +44,7 @@ from deepgmap_core.training import TrainSettings, train_model
 from deepgmap_core.windows import read_windows_table
 
 THRESHOLDS = (0.80, 0.85, 0.90)
-DEFAULT_RUNS = ("conv4-frss:paper", "conv4-frss:default", "conv4-frss-bn:default")
+DEFAULT_RUNS = ("conv4-frss:paper", "conv4-frss:default", "conv3-frss-bn:default")
 WINDOW, STRIDE, KEEP_NEGATIVES = 1000, 300, 0.25   # make-training-windows' defaults
 SEED, CALIBRATION_STEPS, CALIBRATION_VALID = 1, 10, 200
 SECTION, FIGURE = "time_to_accuracy", "time_to_accuracy.png"
@@ -120,6 +122,8 @@ def main():
     parser.add_argument("--eval-seconds", type=float, default=EVAL_SECONDS,
                         help="training seconds between two scorings of the held-out windows, which sets the "
                              f"epoch length (default: {EVAL_SECONDS:g})")
+    parser.add_argument("--keep-models", metavar="DIR",
+                        help="copy each run's best model there as MODEL.RECIPE.keras (default: not kept)")
     args = parser.parse_args()
     if not (args.budget_minutes > 0 and args.eval_seconds > 0):
         parser.error("--budget-minutes and --eval-seconds must be > 0")
@@ -149,6 +153,9 @@ def main():
                                         max_minutes=args.budget_minutes)
                 trained, metadata = train_model(genome, table, settings, str(work / f"{model}.{recipe_name}.keras"),
                                                 " ".join(sys.argv))
+                if args.keep_models:
+                    os.makedirs(args.keep_models, exist_ok=True)
+                    shutil.copy(work / f"{model}.{recipe_name}.keras", args.keep_models)
                 curves[run] = [(r["minutes_total"], r["updates"], r["valid_mean_auroc"], r["valid_mean_auprc"])
                                for r in metadata["state"]["history"]]
                 rows.append((run, trained.count_params(), batch, steps, rate))

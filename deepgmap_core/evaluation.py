@@ -8,7 +8,8 @@ import numpy as np
 from .baselines import baseline_scores, comparison_html
 from .calibration import negative_weights
 from .errors import InputError
-from .progress import warn
+from .models import ARCHITECTURES, architecture
+from .progress import message, warn
 from .training import check_table_on_genome, mean_of, predict_rows, score_predictions, split_rows
 from .windows import SPLITS
 
@@ -23,9 +24,13 @@ def check_table_for_model(table, metadata, genome):
     check_table_on_genome(table, genome)
     window = int(metadata["window"])
     sizes = np.unique(table.ends - table.starts)
-    if len(sizes) != 1 or sizes[0] != window:
+    any_length = metadata.get("model") in ARCHITECTURES and architecture(metadata["model"]).global_pool
+    if len(sizes) != 1 or (sizes[0] != window and not (any_length and sizes[0] >= window)):
         raise InputError(f"the windows table has windows of {', '.join(map(str, sizes[:3]))} bp, "
                          f"the model reads {window} bp")
+    if sizes[0] != window:
+        message(f"scoring windows of {sizes[0]} bp with a {metadata['model']} model trained on {window} bp windows "
+                f"(its global max-pool reads any length)")
     if table.class_names != metadata["class_names"]:
         raise InputError(f"the windows table's classes ({', '.join(table.class_names)}) are not the model's "
                          f"({', '.join(metadata['class_names'])})")

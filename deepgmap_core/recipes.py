@@ -5,12 +5,12 @@ paper: the DeepGMAP paper's training as its code ran it: the original's truncate
   halves and the optimiser step applied to the halves in turn, twice each (four updates per
   batch), no augmentation. (Keras's RMSprop starts its mean square at 0 where TF1's started
   at 1: its first DanQ steps are larger.)
-default: chosen by measurement to learn fast on a CPU (benchmarks/time_to_accuracy.py):
-  He-normal initialisation with the output bias at the train prevalence, Adam with a linear
-  learning-rate warm-up then a cosine decay over the run (its epochs x steps, or its
-  --max-minutes, whichever ends it first), and each
-  window read at a random shift of up to `max_shift` bp and reverse-complemented with
-  probability 1/2 (seeded), so that position and strand are not learnt.
+default: chosen by measurement to learn fast on a 2-core CPU (benchmarks/time_to_accuracy.py):
+  He-normal initialisation with the output bias at the train prevalence; Adam at 2e-3 with a
+  linear warm-up over 400 updates, then a cosine decay over the run (its epochs x steps or
+  its --max-minutes, whichever ends it first); batches of 16 (more updates per second of CPU
+  learnt faster than larger batches); each window read at a random shift of up to 50 bp and
+  reverse-complemented with probability 1/2 (seeded), so position and strand are not learnt.
 """
 
 from dataclasses import dataclass
@@ -39,7 +39,7 @@ class Recipe:
 
 
 RECIPES = {
-    "default": Recipe("default", learning_rate=1e-3, batch_size=64, initialization="he", warmup_steps=200,
+    "default": Recipe("default", learning_rate=2e-3, batch_size=16, initialization="he", warmup_steps=400,
                       cosine_decay=True, max_shift=50, reverse_complement=True, output_bias=True),
     "paper": Recipe("paper", learning_rate=1e-4, batch_size=100, initialization="paper", updates_per_batch=4,
                     epsilon=1e-8),

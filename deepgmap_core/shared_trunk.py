@@ -20,6 +20,8 @@ from .models.layers import FRSSConv1D
 def trunk_plan(model):
     """(steps, head layers, feature length) for shared prediction, or (None, reason)."""
     steps, head, length, flattened = [], [], model.input_shape[1], False
+    if length is None:
+        return None, "it reads windows of any length (a global pool instead of a Flatten)"
     for layer in model.layers:
         if isinstance(layer, (keras.layers.InputLayer, keras.layers.Dropout)):
             continue  # dropout is the identity at inference

@@ -17,11 +17,15 @@ import pytest  # noqa: E402
 from memelite.io import read_meme  # noqa: E402
 
 from conftest import REPO, TEST_DATA  # noqa: E402
-from deepgmap_core.models.files import load_model  # noqa: E402
+from deepgmap_core.models import DEFAULT_MODEL, architecture  # noqa: E402
+from deepgmap_core.models.build import scaled  # noqa: E402
+from deepgmap_core.models.files import load_model, read_metadata  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 GENOME_LENGTHS = {"chr20": 5_000_000, "chr22": 21_000_000}
-CLASSES = ["CTCF", "H3K4me3"]
+CLASSES = ["CTCF"]                   # the demo's training class (H3K4me3's reads cover only held-out chr22)
+PIPELINE_CLASSES = ["CTCF", "H3K4me3"]
+SHIPPED_MODEL = TEST_DATA / "CTCF_chr20_frss_bn.keras"
 
 
 @pytest.fixture(scope="module")
@@ -86,14 +90,45 @@ def test_training_windows(demo):
 def test_model_metrics_and_report(demo):
     out, _ = demo
     model, metadata = load_model(str(out / "model.keras"))
-    assert metadata["class_names"] == CLASSES and metadata["model"] == "conv4-frss"
-    assert model.predict(np.zeros((2, 1000, 4), dtype=np.float32), verbose=0).shape == (2, 2)
+    assert metadata["class_names"] == CLASSES and metadata["model"] == DEFAULT_MODEL
+    assert metadata["settings"]["max_minutes"] > 0 and "time budget" in metadata["state"]["stop"]
+    assert model.predict(np.zeros((2, 1000, 4), dtype=np.float32), verbose=0).shape == (2, len(CLASSES))
     assert isinstance(model, keras.Model)
     assert "model.weights.h5" in zipfile.ZipFile(out / "model.keras").namelist()
     metrics = rows(out / "metrics.tsv")
     assert [r[2] for r in metrics if r[0] == "best" and r[1] == "valid"] == CLASSES
     assert all(0 <= float(r[3]) <= 1 for r in metrics if r[3] != "nan")
     assert "data:image/png;base64," in (out / "report.html").read_text()
+    methods = {r[-1].split(":")[0] for r in metrics if r[0] == "baseline"}
+    assert methods == {"gc", "motif", "chance"}
+
+
+def held_out(evaluation, method):
+    (row,) = [r for r in evaluation if r[0] == "valid" and r[1] == "all" and r[2] == "CTCF"
+              and r[-1].split(":")[0] == method]
+    return float(row[3])
+
+
+def known_ctcf_overlaps(peaks):
+    known = rows(TEST_DATA / "CTCF.bed")
+    return sum(any(k[0] == p[0] and int(k[1]) < int(p[2]) and int(p[1]) < int(k[2]) for k in known) for p in peaks)
+
+
+def test_the_shipped_model_learnt_ctcf_beyond_the_baselines(demo):
+    """The demo's predictions come from a model that learnt: on held-out chr22 its AUROC is at
+    least 0.80 and above the best JASPAR motif's and GC's; its track varies; its peaks are a few
+    hundred bp to a few kb and most overlap known CTCF regions."""
+    out, _ = demo
+    evaluation = rows(out / "tracks" / "evaluation.tsv")
+    model, motif, gc = (held_out(evaluation, m) for m in ("model", "motif", "gc"))
+    assert model >= 0.80 and model > motif and model > gc, (model, motif, gc)
+    with pyBigWig.open(str(out / "tracks" / "CTCF.bw")) as track:
+        values = np.concatenate([np.array(track.intervals(c))[:, 2] for c in ("chr20", "chr22")])
+    assert values.std() > 0.02 and values.max() > 0.5
+    peaks = rows(out / "tracks" / "peaks" / "CTCF.narrowPeak")
+    sizes = np.array([int(p[2]) - int(p[1]) for p in peaks])
+    assert len(peaks) >= 20 and sizes.min() >= 100 and sizes.max() <= 5000
+    assert known_ctcf_overlaps(peaks) > len(peaks) / 2
 
 
 def test_tracks_peaks_and_evaluation(demo):
@@ -104,6 +139,7 @@ def test_tracks_peaks_and_evaluation(demo):
             values = np.array(track.intervals("chr20"))[:, 2]
             assert len(values) > 10_000 and ((values >= 0) & (values <= 1)).all()
         check_narrowpeak(out / "tracks" / "peaks" / f"{name}.narrowPeak", 0)
+    assert read_metadata(str(SHIPPED_MODEL))["class_names"] == CLASSES
     evaluation = rows(out / "tracks" / "evaluation.tsv")
     assert {(r[0], r[2]) for r in evaluation if r[1] == "all"} == {(s, c) for s in ("train", "valid") for c in CLASSES}
     assert "data:image/png;base64," in (out / "tracks" / "evaluation.html").read_text()
@@ -117,6 +153,10 @@ def test_motifs(demo):
         assert matrix.shape[0] == 4 and np.allclose(matrix.sum(axis=0), 1, atol=1e-3)
     tomtom = rows(out / "tomtom.tsv")
     assert {r[0] for r in tomtom} <= set(motifs) and all(r[1].startswith("C") for r in tomtom)
+    best = {}
+    for query, target, p_value, *_ in tomtom:
+        best[query] = min(best.get(query, (2.0, "")), (float(p_value), target))
+    assert any("CTCF" in target for _, target in best.values())   # a kernel whose best JASPAR match is CTCF
     assert (out / "logos.html").read_text().count("data:image/png;base64,") >= 2 * len(motifs)
     assert (out / "connections.png").read_bytes()[:8] == PNG_MAGIC
 
@@ -125,10 +165,11 @@ def test_summary_names_every_output(demo):
     out, stdout = demo
     summary = stdout[stdout.index(f"Demo outputs in {out}/:"):]
     for name in ["H3K4me3.narrowPeak", "H3K4me3.qc.tsv", "windows.tsv.gz", "model.keras", "metrics.tsv",
-                 "tracks/CTCF.bw", "tracks/H3K4me3.bw", "tracks/peaks/CTCF.narrowPeak", "tracks/evaluation.tsv",
+                 "CTCF_chr20_frss_bn.keras", "tracks/CTCF.bw", "tracks/peaks/CTCF.narrowPeak", "tracks/evaluation.tsv",
                  "kernels.meme", "logos.html", "connections.png"]:
         assert name in summary
-    assert "QC PASS" in summary and "best match frss1_kernel" in summary
+    assert "QC PASS" in summary and "best match frss1_kernel" in summary and "best CTCF match" in summary
+    assert re.search(r"\d+ overlap a known CTCF region", summary)
     # The held-out scores beside the baselines of the same windows (metrics.tsv and evaluation.tsv).
     assert summary.count("GC AUROC") >= 2 and summary.count("chance AUPRC") >= 2
 
@@ -143,10 +184,11 @@ def test_readme_pipeline_runs_as_written(tmp_path):
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-3000:]
     best, motifs = run.stdout.splitlines()[:2], run.stdout.splitlines()[2]
-    assert [line.split("\t")[:3] for line in best] == [["best", "valid", name] for name in CLASSES]
-    assert int(motifs) == 80   # first-layer kernels of conv4-FRSS at width 0.25, as MEME on stdout
+    assert [line.split("\t")[:3] for line in best] == [["best", "valid", name] for name in PIPELINE_CLASSES]
+    # the first-layer kernels of the default model at width 0.25, as MEME on stdout
+    assert int(motifs) == scaled(architecture(DEFAULT_MODEL).convs[0].filters, 0.25)
     assert rows(tmp_path / "out" / "H3K4me3.qc.tsv")[0][7] == "PASS"
-    assert header(tmp_path / "out" / "windows.tsv") == ["chrom", "start", "end", "split"] + CLASSES
-    for name in CLASSES:
+    assert header(tmp_path / "out" / "windows.tsv") == ["chrom", "start", "end", "split"] + PIPELINE_CLASSES
+    for name in PIPELINE_CLASSES:
         with pyBigWig.open(str(tmp_path / "out" / "tracks" / f"{name}.bw")) as track:
             assert track.chroms() == GENOME_LENGTHS

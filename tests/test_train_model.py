@@ -20,6 +20,7 @@ import pytest  # noqa: E402
 from deepgmap_core.cli.make_training_windows import main as make_windows  # noqa: E402
 from deepgmap_core.cli.train_model import main as train_main  # noqa: E402
 from deepgmap_core.errors import InputError  # noqa: E402
+from deepgmap_core.evaluation import check_table_for_model  # noqa: E402
 from deepgmap_core.genome import Genome, one_hot_windows, reverse_complement_one_hot  # noqa: E402
 from deepgmap_core.models import L1_PREDICTION_WEIGHT, L2_WEIGHT, model_names  # noqa: E402
 from deepgmap_core.models.build import build_model  # noqa: E402
@@ -151,7 +152,7 @@ def test_paper_recipe_trains_danq_with_rmsprop(genome, windows, tmp_path):
                       keras.optimizers.Adam)
 
 
-@pytest.mark.parametrize("name", ["conv4-frss", "conv4-frss-bn", "deepsea"])
+@pytest.mark.parametrize("name", ["conv4-frss", "conv3-frss-bn", "deepsea"])
 def test_logits_vary_across_real_windows_at_initialisation(name, genome):
     """The default recipe's He initialisation starts with logits that depend on the input (the
     paper's tiny truncated-normal weights give almost the same logit for every window)."""
@@ -312,3 +313,18 @@ def test_not_a_model_file(tmp_path):
     path.write_text(json.dumps({"not": "a model"}))
     with pytest.raises(InputError, match="not a DeepGMAP model file"):
         load_model(str(path))
+
+
+def test_a_global_pool_model_reads_windows_longer_than_its_training_windows(genome, windows):
+    """conv3-frss-bn trained on 200 bp scores 1 kb windows (its features are maxed over positions);
+    a Flatten model refuses them, and so does the evaluation's check."""
+    x = one_hot_windows(genome, ["chr20"] * 2, [1_000_000, 2_000_000], 1000)
+    pooled = build_model("conv3-frss-bn", 1, 200, TINY, "he")
+    assert keras.ops.convert_to_numpy(pooled(x)).shape == (2, 1)
+    with pytest.raises(ValueError):
+        build_model("conv4-frss", 1, 200, TINY)(x)
+    table = read_windows_table(windows)
+    metadata = {"window": 200, "class_names": table.class_names}
+    check_table_for_model(table, {**metadata, "model": "conv3-frss-bn"}, genome)
+    with pytest.raises(InputError, match="the model reads 200 bp"):
+        check_table_for_model(table, {**metadata, "model": "conv4-frss"}, genome)

@@ -7,11 +7,12 @@ from ..fileio import atomic_output
 from ..genome import Genome
 from ..models import DEFAULT_MODEL, model_names
 from ..progress import message
-from ..recipes import RECIPES
+from ..recipes import RECIPES, __doc__ as RECIPES_DOC
 from ..windows import read_windows_table
 from .common import add_seed_argument, add_threads_argument, command_line, import_keras, make_parser, run_tool
 
 PROG = "deepgmap-train-model"
+RECIPE_HELP = RECIPES_DOC.split("\n\n", 1)[1].strip()
 
 DESCRIPTION = f"""\
 Train one of the DeepGMAP paper's models on windows made by deepgmap-make-training-windows,
@@ -19,10 +20,15 @@ streaming their sequence from the genome FASTA (one-hot A,G,C,T on the fly, shuf
 epoch under --seed; memory does not grow with the number of windows).
 
 Models: {', '.join(model_names())} (default {DEFAULT_MODEL}).
-The FRSS models scan both strands in their first two convolutions with kernels rotated by
-180 degrees. At full width conv4-frss costs ~13 GFLOP per training sample (~9 samples/s on
-2 CPU cores): use --width-scale (e.g. 0.25) on a CPU, full width on a GPU, which is used
-when one is visible.
+The paper's eight are built as its code built them; conv3-frss-bn is an addition (an FRSS pair
+with batch normalisation and global max-pooling) that learnt fastest on a CPU. The FRSS models
+scan both strands in their first two convolutions with kernels rotated by 180 degrees. At full
+width conv4-frss costs ~13 GFLOP per training sample (~9 samples/s on 2 CPU cores): use
+--width-scale (e.g. 0.25) on a CPU, full width on a GPU, which is used when one is visible.
+
+Recipes (--recipe): {RECIPE_HELP}
+--max-minutes stops training when its budget is spent (checked between batches), scores
+that epoch and keeps the best model so far: set it below a job's wall-time limit.
 
 Every epoch the model is scored on the 'valid' split (AUROC and AUPRC per class); the best
 model by mean AUPRC is written to --output, and training stops after --patience epochs
@@ -72,9 +78,11 @@ def build_parser():
                         help="stop training when this many minutes are spent (checked between batches; the epoch "
                              "is then scored and the best model so far kept); 0: no limit")
     parser.add_argument("--batch-size", type=int, default=0,
-                        help="windows per batch (0: the recipe's: default 64, paper 100)")
+                        help="windows per batch (0: the recipe's: " +
+                             ", ".join(f"{r.name} {r.batch_size}" for r in RECIPES.values()) + ")")
     parser.add_argument("--learning-rate", type=float, default=0,
-                        help="peak learning rate (0: the recipe's: default 1e-3, paper 1e-4)")
+                        help="peak learning rate (0: the recipe's: " +
+                             ", ".join(f"{r.name} {r.learning_rate:g}" for r in RECIPES.values()) + ")")
     parser.add_argument("--patience", type=int, default=3, help="epochs without improvement before stopping (0: never)")
     parser.add_argument("--max-valid-windows", type=int, default=0,
                         help="score at most this many valid windows per epoch (a seeded subset; 0: all)")

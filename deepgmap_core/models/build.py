@@ -38,7 +38,8 @@ def build_model(name, n_classes, window=1000, width_scale=1.0, initialization="p
     kernel_init, bias_init = initializers(spec, initialization)
     kernel_reg = {"kernel_regularizer": keras.regularizers.L2(L2_WEIGHT)} if spec.regularized else {}
     dense_reg = {**kernel_reg, "bias_regularizer": keras.regularizers.L2(L2_WEIGHT)} if spec.regularized else {}
-    inputs = keras.Input((window, 4), name="one_hot")
+    # A global pool makes the network read windows of any length (it is trained on `window`).
+    inputs = keras.Input((None if spec.global_pool else window, 4), name="one_hot")
     x = inputs
     for i, conv in enumerate(spec.convs, 1):
         filters = scaled(conv.filters, width_scale)
