@@ -114,7 +114,7 @@ def write_section(results, key, title, command, text, figure=None):
     results = Path(results)
     old = results.read_text() if results.exists() else \
         "# Benchmark results\n\nWritten by the scripts in `benchmarks/`; each section names the command that regenerates it, " \
-        "and `python benchmarks/run_all.py` regenerates the five performance sections at once.\n"
+        "and `python benchmarks/run_all.py` regenerates the performance and time-to-accuracy sections at once.\n"
     if begin in old:
         new = old[:old.index(begin)] + section + old[old.index(end) + len(end):]
     else:

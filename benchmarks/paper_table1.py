@@ -1,4 +1,5 @@
-"""The paper's Table 1 on real data: the eight models trained on hg19 chr20 CTCF windows and
+"""The paper's Table 1 on real data: the eight models (and the suite's conv3-frss-bn, an addition)
+trained on hg19 chr20 CTCF windows and
 scored on the real 1 Mb of chr22 (20-21 Mb; the rest of chr22 is N, and the ENCODE blacklist
 covers 40% of the piece). Every model gets the same width scale, windows, number of training
 samples and seeds; the table gives AUROC and AUPRC on chr22 (mean and spread over seeds), the
@@ -7,9 +8,10 @@ need no training on the same chr22 windows: GC content, the best JASPAR 2024 mot
 
 Fitting the budget: on a CPU the models are scaled to --width (default 0.1) and the number of
 samples is what the budget leaves after timing each model; on a GPU the full widths run. The
-data are 200 bp windows every 100 bp with 8% of the negatives kept and Adam at 1e-3 in batches
-of 32: on 1 kb windows these models barely learn CTCF within a few thousand CPU samples, and at
-lr 3e-4 conv4-FRSS stayed near AUROC 0.67 for 4,000 updates. Each run is one epoch (chr22 is
+data are 200 bp windows every 100 bp with 8% of the negatives kept, trained with the default
+recipe (He initialisation, warm-up and cosine decay, shift and strand augmentation) at a peak
+Adam rate of 1e-3 in batches of 32: on 1 kb windows these models barely learn CTCF within a few
+thousand CPU samples. Each run is one epoch (chr22 is
 only scored at its end, so it never picks a model).
 
 Usage: python benchmarks/paper_table1.py [--budget-minutes 15] [--seeds 3] [--width 0.1]
@@ -59,7 +61,7 @@ def main():
             steps = max(10, math.floor(left / per_sample / BATCH))
             say(f"budget {args.budget_minutes:g} min on {'a GPU' if on_gpu() else 'the CPU'}: width scale {width:g} "
                 f"(the paper: 1.0), {steps * BATCH:,} training samples per run ({steps} updates of {BATCH}, "
-                f"Adam {LEARNING_RATE:g}), {len(seeds)} seeds; windows 200 bp / stride 100 (the paper: 1 kb / 300), "
+                f"default recipe, Adam {LEARNING_RATE:g}), {len(seeds)} seeds; windows 200 bp / stride 100 (the paper: 1 kb / 300), "
                 f"8% of train negatives kept")
             say(f"train: chr20, {len(train_rows):,} windows; held out: chr22:20-21 Mb, "
                 f"{int((table.splits == 'valid').sum()):,} windows, {int(table.labels[table.splits == 'valid'].sum())} "

@@ -66,7 +66,7 @@ def main():
             steps = max(10, math.floor(left / (seconds / 2000) / len(LAYOUTS) / BATCH))
             say(f"budget {args.budget_minutes:g} min on {'a GPU' if on_gpu() else 'the CPU'}: conv4-frss at width "
                 f"scale {width:g} (the paper: 1.0; {parameters:,} parameters, {seconds:.2f} s per 20 updates of 100), "
-                f"{steps * BATCH:,} training samples per stride ({steps} updates of {BATCH}, Adam {LEARNING_RATE:g}); "
+                f"{steps * BATCH:,} training samples per stride ({steps} updates of {BATCH}, default recipe, Adam {LEARNING_RATE:g}); "
                 f"1 kb of sequence per sample, {KEEP_NEGATIVES:.0%} of train negatives kept; AUPRCs on at most "
                 f"{EVALUATED:,} windows per split (a seeded subset), train negatives weighted 1/{KEEP_NEGATIVES:g}")
             say()

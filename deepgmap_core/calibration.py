@@ -24,8 +24,10 @@ CORRECTION = ("prior shift for the negative subsampling of the training windows:
 
 
 def kept_negative_fraction(table):
-    """The fraction of all-zero train rows the windows table kept (1 when it does not say)."""
-    return float(table.metadata.get("keep_negatives", 1) or 1)
+    """The fraction of all-zero train rows the windows table kept (1 when it does not say, and
+    when it kept none: then no row stands for others)."""
+    keep = float(table.metadata.get("keep_negatives", 1) or 1)
+    return keep if keep > 0 else 1.0
 
 
 def negative_weights(table, rows):
@@ -90,9 +92,11 @@ def describe_probabilities(metadata):
                 "class-balance correction: it was trained before deepgmap recorded one)")
     balance = ", ".join(f"{c['class']} {c['train_prevalence']:.3g} -> {c['genome_prevalence']:.3g}"
                         for c in calibration["classes"])
+    approximate = (", on average over GC: the negatives were GC-matched"
+                   if calibration.get("negatives") == "gc-matched" else "")
     return (f"probabilities at the genome's class balance (corrected for the training windows' negative "
-            f"subsampling, keep_negatives {calibration['keep_negatives']:g}; positive fraction train windows -> "
-            f"train chromosomes: {balance})")
+            f"subsampling, keep_negatives {calibration['keep_negatives']:g}{approximate}; positive fraction train "
+            f"windows -> train chromosomes: {balance})")
 
 
 def check_peak_precision(precision):
@@ -139,7 +143,10 @@ def calibration_entry(table, valid_rows, valid_predictions, peak_precision=DEFAU
         classes.append({"class": name, "train_prevalence": float(train[i]), "genome_prevalence": float(genome[i]),
                         "logit_offset": float(offsets[i]), "threshold": threshold, "threshold_precision": precision,
                         "threshold_recall": recall, "threshold_rule": rule})
+    # gc-matched negatives were kept with a probability per GC bin, keep_negatives on average:
+    # one offset per class then corrects the overall balance, not each GC bin's.
     return {"correction": CORRECTION, "keep_negatives": kept_negative_fraction(table),
+            "negatives": table.metadata.get("negatives", "random"),
             "peak_precision": peak_precision, "valid_chroms": sorted(set(table.chroms[valid_rows].tolist())),
             "valid_windows": int(len(valid_rows)), "classes": classes}
 

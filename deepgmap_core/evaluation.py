@@ -36,7 +36,8 @@ def check_table_for_model(table, metadata, genome):
                          f"({', '.join(metadata['class_names'])})")
 
 
-def evaluate(model, genome, table, batch_size=256, max_windows=0, seed=0, threads=1, known_motifs=None):
+def evaluate(model, genome, table, batch_size=256, max_windows=0, seed=0, threads=1, known_motifs=None,
+             rc_average=False):
     """Scores per split and class, the overfitting test (the train chromosome with the most
     windows against the test split, or valid without test), and the baselines that need no
     training on the same held-out windows (GC, chance and, with `known_motifs` as read by
@@ -46,7 +47,7 @@ def evaluate(model, genome, table, batch_size=256, max_windows=0, seed=0, thread
         rows = split_rows(table, split, max_windows, seed)
         if len(rows) == 0:
             continue
-        predictions = predict_rows(model, genome, table, rows, batch_size, threads)
+        predictions = predict_rows(model, genome, table, rows, batch_size, threads, rc_average=rc_average)
         labels = table.labels[rows]
         results["predictions"][split] = (rows, predictions)
         results["splits"][split] = score_predictions(labels, predictions, table.class_names,

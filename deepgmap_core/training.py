@@ -155,11 +155,19 @@ class _OrderedBatches:
         return window_batch(self.genome, self.table, self.rows[index * self.batch_size:(index + 1) * self.batch_size])[0]
 
 
-def predict_rows(model, genome, table, rows, batch_size, threads=1, strategy=None):
-    """Predictions (len(rows), classes) for the windows `rows` of `table`, in order; a model
-    built under a distribution `strategy` predicts each batch split over its replicas."""
+def predict_rows(model, genome, table, rows, batch_size, threads=1, strategy=None, rc_average=False):
+    """Predictions (len(rows), classes) for the windows `rows` of `table`, in order; with
+    rc_average, the mean of each window's and its reverse complement's; a model built under a
+    distribution `strategy` predicts each batch split over its replicas."""
     batches = _OrderedBatches(genome, table, rows, batch_size)
-    return np.concatenate([predict_on_replicas(strategy, model, x) for x in prefetched(batches, threads)])
+
+    def predict(x):
+        y = predict_on_replicas(strategy, model, x)
+        if rc_average:
+            y = (y + predict_on_replicas(strategy, model, np.ascontiguousarray(reverse_complement_one_hot(x)))) / 2
+        return y
+
+    return np.concatenate([predict(x) for x in prefetched(batches, threads)])
 
 
 def window_batch(genome, table, rows):
@@ -307,9 +315,8 @@ def model_metadata(table, settings, state, extra):
                       "test": sorted(set(table.chroms[table.splits == "test"]))},
             "seed": settings.seed, "settings": asdict(settings), "recipe": asdict(settings.training_recipe),
             "batch_size": settings.batch, "learning_rate": settings.peak_learning_rate,
-            # Trained on both strands without FRSS layers: predict as the mean of both strands.
-            "rc_average": settings.training_recipe.reverse_complement and
-            not any(conv.frss for conv in architecture(settings.model).convs),
+            # Trained on both strands (strand augmentation): scored and predicted as the mean of both.
+            "rc_average": settings.training_recipe.reverse_complement,
             "versions": package_versions(),
             "windows_table": table.metadata, "state": asdict(state), **extra}
 
@@ -326,7 +333,8 @@ def resume_state(checkpoint, table, settings):
                          f"this run {settings.recipe!r}: remove it or run without --resume")
     model, _ = load_model(checkpoint)
     state = TrainingState(**metadata["state"])
-    state.stop = ""  # a resumed run goes on (within what is left of --max-minutes)
+    if state.stop.startswith("time budget"):
+        state.stop = ""  # goes on if the resumed run's --max-minutes leaves time (checked before each batch)
     return model, state
 
 
@@ -378,11 +386,16 @@ def _train(genome, table, settings, strategy, output, command_line, resume, peak
     test_rows = split_rows(table, "test", settings.max_test_windows, settings.seed)
     spec = settings.training_recipe
     batch_size = settings.batch
+    rc_average = spec.reverse_complement  # a model trained on both strands is scored on both
     check_training_data(table, genome, train_rows, valid_rows, batch_size)
     replicas = replica_count(strategy)
-    step_size = batch_size // spec.updates_per_batch * min(spec.updates_per_batch, 2)
-    if step_size % replicas or batch_size % spec.updates_per_batch:
-        raise InputError(f"--batch-size {batch_size} does not split into the recipe's updates on {replicas} replicas")
+    parts = 2 if spec.updates_per_batch > 1 else 1  # the paper's recipe updates on half batches
+    if batch_size % (parts * replicas):
+        raise InputError(f"--batch-size {batch_size} does not split into {parts} part(s) of equal shares for "
+                         f"{replicas} replica(s)")
+    if settings.max_minutes and settings.distribute == "multi-worker":
+        raise InputError("--max-minutes cannot be used with --distribute multi-worker (each worker would stop "
+                         "on its own clock)")
     steps = settings.steps_per_epoch or math.ceil(len(train_rows) / batch_size)
     checkpoint = output + ".checkpoint.keras"
     configure_determinism(settings.seed)
@@ -402,8 +415,7 @@ def _train(genome, table, settings, strategy, output, command_line, resume, peak
     batches = TrainBatches(genome, table, train_rows, batch_size, steps, settings.seed, spec.max_shift,
                            spec.reverse_complement)
     x0, y0 = batches[0]
-    train_on_batch = train_step(strategy, model, x0[:step_size // min(spec.updates_per_batch, 2)],
-                                y0[:step_size // min(spec.updates_per_batch, 2)])
+    train_on_batch = train_step(strategy, model, x0[:batch_size // parts], y0[:batch_size // parts])
     labels = table.labels[valid_rows].astype(np.float32)
     budget_seconds = settings.max_minutes * 60 or math.inf
     # A plain loop of train_on_batch: Keras's fit() on Python data runs a tf.data pipeline whose
@@ -413,26 +425,28 @@ def _train(genome, table, settings, strategy, output, command_line, resume, peak
         started, losses, done = time.monotonic(), [], 0
         with ProgressBar(steps * batch_size, f"epoch {state.epoch + 1}/{settings.epochs}", "samples") as bar:
             for x, y in prefetched(batches, settings.loader_threads):
+                if state.seconds + time.monotonic() - started >= budget_seconds:
+                    state.stop = f"time budget of {settings.max_minutes:g} minutes spent"
+                    break
                 model.optimizer.learning_rate = state.learning_rate(settings, steps,
                                                                     state.seconds + time.monotonic() - started)
                 losses += update_on_batch(train_on_batch, settings, x, y)
                 state.updates += spec.updates_per_batch
                 done += 1
                 bar.update(batch_size)
-                if state.seconds + time.monotonic() - started >= budget_seconds:
-                    state.stop = f"time budget of {settings.max_minutes:g} minutes spent"
-                    break
+        if not losses:  # a resumed run with no budget left
+            break
         seconds = time.monotonic() - started
-        state.seconds += seconds
         predictions = predict_rows(model, genome, table, valid_rows, batch_size, settings.loader_threads,
-                                   strategy)
+                                   strategy, rc_average)
+        state.seconds += time.monotonic() - started  # the budget counts the scoring too
         scores = score_predictions(labels, predictions, table.class_names)
         state.epoch += 1
         record = {"epoch": state.epoch, "train_loss": float(np.mean(losses)),
                   "valid_loss": binary_cross_entropy(labels, predictions), "seconds": seconds,
                   "minutes_total": state.seconds / 60, "updates": state.updates,
                   "learning_rate": float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)),
-                  "samples_per_second": done * batch_size / seconds, "valid": scores,
+                  "samples_per_second": done * batch_size / max(seconds, 1e-9), "valid": scores,
                   "valid_mean_auprc": mean_of(scores, "auprc"), "valid_mean_auroc": mean_of(scores, "auroc")}
         state.history.append(record)
         improved = record["valid_mean_auprc"] > state.best_auprc
@@ -451,10 +465,12 @@ def _train(genome, table, settings, strategy, output, command_line, resume, peak
     best, _ = load_model(output)
     final = {"valid": state.history[state.best_epoch - 1]["valid"]}
     if len(test_rows):
-        test_predictions = predict_rows(best, genome, table, test_rows, batch_size, settings.loader_threads)
+        test_predictions = predict_rows(best, genome, table, test_rows, batch_size, settings.loader_threads,
+                                        rc_average=rc_average)
         final["test"] = score_predictions(table.labels[test_rows], test_predictions, table.class_names)
     extra["final_metrics"] = final
-    valid_predictions = predict_rows(best, genome, table, valid_rows, batch_size, settings.loader_threads)
+    valid_predictions = predict_rows(best, genome, table, valid_rows, batch_size, settings.loader_threads,
+                                     rc_average=rc_average)
     extra["calibration"] = calibration_entry(table, valid_rows, valid_predictions, peak_precision)
     extra["baselines"] = baseline_scores(genome, table, {"valid": valid_rows, "test": test_rows}, train_rows,
                                          known_motifs, settings.seed)

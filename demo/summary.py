@@ -65,6 +65,8 @@ def overlapping(predicted, known):
     for chrom in np.unique(predicted[0]):
         mine = predicted[0] == chrom
         theirs = known[0] == chrom
+        if not theirs.any():
+            continue
         order = np.argsort(known[1][theirs])
         starts, ends = known[1][theirs][order], np.maximum.accumulate(known[2][theirs][order])
         # a known region overlaps [s, e) when it starts before e and the latest end so far passes s

@@ -77,8 +77,8 @@ def build_parser():
     parser.add_argument("--stride", type=int, help="bp between window starts (default: the training windows')")
     parser.add_argument("--max-n-fraction", type=float, default=0.5, help="skip windows with more N than this")
     parser.add_argument("--rc-average", action="store_true",
-                        help="average with the reverse complement (always on for models that ask for it: those "
-                             "without FRSS layers trained on both strands by the default recipe)")
+                        help="average with the reverse complement (always on for models trained on both strands: the "
+                             "default recipe's strand augmentation)")
     parser.add_argument("--batch-size", type=int, default=256, help="windows per batch")
     parser.add_argument("--trunk", choices=("auto", "shared", "per-window"), default="auto",
                         help="shared: compute the convolutions of overlapping windows once (2.5x faster on a CPU, "
@@ -189,7 +189,7 @@ def run(args, argv):
                            args.batch_size)
         if table is not None:
             results = evaluate(model, genome, table, args.batch_size, args.max_eval_windows, threads=args.threads,
-                               known_motifs=known_motifs)
+                               known_motifs=known_motifs, rc_average=settings.rc_average)
             with atomic_output(os.path.join(args.outdir, "evaluation.tsv")) as stream:
                 stream.write(evaluation_table(results, command_line(PROG, argv)).encode())
             with atomic_output(os.path.join(args.outdir, "evaluation.html")) as stream:

@@ -63,7 +63,7 @@ def build_parser():
     parser.add_argument("--tsv", metavar="FILE", help="also a table of the effects, one row per record")
     parser.add_argument("--rc-average", action="store_true",
                         help="average each window's prediction with its reverse complement's (always on for models "
-                             "that ask for it: those without FRSS layers trained on both strands by the default recipe)")
+                             "trained on both strands: the default recipe's strand augmentation)")
     parser.add_argument("--batch-size", type=int, default=256, help="windows per batch")
     parser.add_argument("--saliency-window", type=int, default=0, metavar="N",
                         help="saliency at the variant and its rank among N bases around it (0: none)")
