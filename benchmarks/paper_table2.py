@@ -11,7 +11,8 @@ sees 1 kb as in the other rows.
 
 Fitting the budget: on a CPU conv4-FRSS is scaled to --width (default 0.1) and the number of
 samples is what the budget leaves after timing the model; on a GPU the full width runs.
-Adam 1e-3, batches of 32, 25% of train negatives kept, one epoch per stride (chr22 never picks a
+The default recipe (He initialisation, warm-up and cosine decay, shift and strand augmentation)
+at a peak Adam rate of 1e-3 in batches of 32, 25% of train negatives kept, one epoch per stride (chr22 never picks a
 model).
 
 Usage: python benchmarks/paper_table2.py [--budget-minutes 8] [--width 0.1]

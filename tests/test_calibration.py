@@ -16,6 +16,7 @@ from deepgmap_core.calibration import calibration_entry, precision_threshold  # 
 from deepgmap_core.cli.make_training_windows import main as make_windows  # noqa: E402
 from deepgmap_core.errors import InputError  # noqa: E402
 from deepgmap_core.genome import Genome, one_hot_windows  # noqa: E402
+from deepgmap_core.predict import predict_batch  # noqa: E402
 from deepgmap_core.training import TrainSettings, train_model  # noqa: E402
 from deepgmap_core.windows import WindowsTable, read_windows_table  # noqa: E402
 
@@ -58,7 +59,9 @@ def trained(genome, table, tmp_path_factory):
                                                                steps_per_epoch=20, batch_size=64, seed=1), path, "test")
     valid = np.flatnonzero(table.splits == "valid")
     x = one_hot_windows(genome, table.chroms[valid], table.starts[valid], 1000)
-    return metadata, model.predict(x, batch_size=256, verbose=0)[:, 0].astype(np.float64), table.labels[valid, 0]
+    # scored as train-model scores it: on both strands when the recipe trained on both
+    raw = predict_batch(model, x, metadata["rc_average"])[:, 0].astype(np.float64)
+    return metadata, raw, table.labels[valid, 0]
 
 
 def test_corrected_predictions_give_back_the_held_out_prevalence(table, trained):

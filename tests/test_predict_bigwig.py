@@ -18,6 +18,7 @@ from deepgmap_core.cli.predict_bigwig import main  # noqa: E402
 from deepgmap_core.genome import Genome, one_hot_windows, reverse_complement_one_hot  # noqa: E402
 from deepgmap_core.interpret import class_logits  # noqa: E402
 from deepgmap_core.models.files import load_model  # noqa: E402
+from deepgmap_core.predict import predict_batch  # noqa: E402
 from deepgmap_core.training import TrainSettings, train_model  # noqa: E402
 from deepgmap_core.windows import read_windows_table  # noqa: E402
 from finite_differences import saliency_by_finite_differences  # noqa: E402
@@ -82,14 +83,14 @@ def test_evaluation_equals_scikit_learn_on_the_same_coordinates(model_path, test
     reported = {(r[0], r[1], r[2]): (float(r[3]), float(r[4])) for r in rows if r[7] == "model"}
     assert {r[7] for r in rows} == {"model", "gc", "chance"}  # the baselines (tests/test_baselines.py)
     table = read_windows_table(windows)
-    model, _ = load_model(model_path)
+    model, metadata = load_model(model_path)
     keep = float(table.metadata["keep_negatives"])
     expected = {}
     with Genome(str(test_data / "genome.fa.gz")) as genome:
         for split in ("train", "valid"):
             chosen = np.flatnonzero(table.splits == split)
             x = one_hot_windows(genome, table.chroms[chosen], table.starts[chosen], 1000)
-            predictions = model.predict(x, verbose=0)
+            predictions = predict_batch(model, x, metadata["rc_average"])  # both strands, as trained
             labels = table.labels[chosen]
             weights = np.where((split == "train") & ~labels.any(axis=1), 1 / keep, 1.0)
             for i, name in enumerate(table.class_names):
