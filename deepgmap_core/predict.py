@@ -167,11 +167,22 @@ class ChromosomeTrack:
     values: np.ndarray  # (bins, classes)
 
 
+def labelled_window(metadata):
+    """(labelled window, flank) of a model: its input is the labelled window with `flank` bp of
+    sequence on each side (make-training-windows --flank), and its prediction is about the
+    labelled part only."""
+    flank = int(metadata.get("windows_table", {}).get("flank", 0))
+    return int(metadata["window"]) - 2 * flank, flank
+
+
 def predict_tracks(model, metadata, genome, chroms, settings, regions=None):
     """ChromosomeTrack per chromosome, chromosome by chromosome (memory flat in genome size);
-    `regions`: dict chrom -> merged (starts, ends) to restrict the windows to."""
+    `regions`: dict chrom -> merged (starts, ends) to restrict the windows to. Windows, their N
+    filter, `regions` and bins follow the labelled windows; a flanked model reads each with its
+    flanks, and labelled windows whose flanks leave the chromosome are not scored."""
     settings.check()
     window = int(metadata["window"])
+    labelled, flank = labelled_window(metadata)
     plan, reason = None, "--trunk per-window was given"
     if settings.trunk == "auto" and accelerator().startswith("GPU"):
         reason = "on a GPU whole batches of windows are faster (--trunk shared to force sharing)"
@@ -184,10 +195,12 @@ def predict_tracks(model, metadata, genome, chroms, settings, regions=None):
         raise InputError(f"chromosome(s) {', '.join(short[:5])} shorter than the model's {window} bp window")
     with ProgressBar(sum(genome.lengths[c] // settings.stride for c in chroms), "predicting", "windows") as bar:
         for chrom in chroms:
-            starts = scored_windows(genome, chrom, window, settings, regions[chrom] if regions else None)
-            predictions = predict_starts(model, genome, chrom, starts, window, settings, bar, plan)
+            starts = scored_windows(genome, chrom, labelled, settings, regions[chrom] if regions else None)
+            starts = starts[(starts >= flank) & (starts + labelled + flank <= genome.lengths[chrom])]
+            predictions = predict_starts(model, genome, chrom, starts - flank, window, settings, bar, plan)
             predictions = genome_probabilities(predictions, metadata)
-            yield ChromosomeTrack(chrom, *bin_means(starts, predictions, genome.lengths[chrom], window, settings.stride))
+            yield ChromosomeTrack(chrom, *bin_means(starts, predictions, genome.lengths[chrom], labelled,
+                                                    settings.stride))
 
 
 class TrackWriters:

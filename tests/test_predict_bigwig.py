@@ -14,6 +14,8 @@ import pyBigWig  # noqa: E402
 import pytest  # noqa: E402
 from sklearn.metrics import average_precision_score, roc_auc_score  # noqa: E402
 
+from deepgmap_core.calibration import genome_probabilities  # noqa: E402
+from deepgmap_core.cli.make_training_windows import main as make_windows  # noqa: E402
 from deepgmap_core.cli.predict_bigwig import main  # noqa: E402
 from deepgmap_core.genome import Genome, one_hot_windows, reverse_complement_one_hot  # noqa: E402
 from deepgmap_core.interpret import class_logits  # noqa: E402
@@ -73,6 +75,32 @@ def test_bin_values_are_means_of_per_window_predictions(model_path, test_data, t
                                                                 verbose=0)) / 2
             corrected = 1 / (1 + np.exp(-(np.log(both[:, 0] / (1 - both[:, 0])) + offset)))
             assert value == pytest.approx(float(corrected.mean()), abs=1e-5)
+
+
+def test_a_flanked_models_bins_are_its_labelled_windows(test_data, tmp_path):
+    """DeepSEA's layout (make-training-windows --window 200 --stride 200 --flank 400): the model
+    reads 1 kb, but its prediction is about the central 200 bp, so with the stride equal to the
+    labelled window each 200 bp bin holds exactly the prediction of the 1 kb input around it
+    (spreading it over the whole 1 kb input blurred the track over five bins)."""
+    genome_path = str(test_data / "genome.fa.gz")
+    windows, model_path = tmp_path / "windows.tsv", str(tmp_path / "model.keras")
+    assert make_windows(["--genome", genome_path, "--peaks", str(test_data / "CTCF.bed"), "--names", "CTCF",
+                         "--window", "200", "--stride", "200", "--flank", "400", "--valid-chroms", "chr22",
+                         "--seed", "1", "-o", str(windows)]) == 0
+    with Genome(genome_path) as genome:
+        train_model(genome, read_windows_table(str(windows)),
+                    TrainSettings(width_scale=0.1, epochs=1, steps_per_epoch=20, max_valid_windows=200, seed=1),
+                    model_path, "test")
+        assert main(["--model", model_path, "--genome", genome_path, "--chroms", "chr22",
+                     "--outdir", str(tmp_path / "tracks")]) == 0
+        model, metadata = load_model(model_path)
+        assert metadata["window"] == 1000
+        _, track = intervals(str(tmp_path / "tracks" / "CTCF.bw"), "chr22")
+        assert len(track) > 1000 and ((track[:, 1] - track[:, 0]) == 200).all()
+        picked = track[np.random.default_rng(0).choice(len(track), 20, replace=False)]
+        x = one_hot_windows(genome, ["chr22"] * len(picked), (picked[:, 0] - 400).astype(np.int64), 1000)
+    expected = genome_probabilities(predict_batch(model, x, metadata["rc_average"]), metadata)[:, 0]
+    assert picked[:, 2] == pytest.approx(expected, abs=1e-5)
 
 
 def test_evaluation_equals_scikit_learn_on_the_same_coordinates(model_path, test_data, tmp_path):

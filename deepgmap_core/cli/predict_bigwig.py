@@ -25,6 +25,8 @@ training windows used); windows with more than --max-n-fraction N are not scored
 stride-sized bin gets the MEAN predicted probability of the scored windows that overlap it:
 a value of 0.8 means the windows around this bin were called positive for the class with
 probability 0.8 on average. Bins that no scored window overlaps (N gaps) have no value.
+A model trained on flanked windows (make-training-windows --flank) reads each window with its
+flanks, and its prediction counts for the labelled window only (windows, N filter, bins).
 Any genome works, also another species than the training one.
 The values are probabilities at the genome's class balance: the model file records how much
 its training windows over-represent positives (make-training-windows --keep-negatives) and
@@ -128,8 +130,8 @@ def run(args, argv):
     from ..evaluation import check_table_for_model, evaluate, evaluation_html, evaluation_table
     from ..models.files import load_model
     from ..motifs import read_motif_db
-    from ..predict import (PredictSettings, TrackWriters, check_model_for_genome, peak_half_width, predict_tracks,
-                           threshold_regions)
+    from ..predict import (PredictSettings, TrackWriters, check_model_for_genome, labelled_window, peak_half_width,
+                           predict_tracks, threshold_regions)
 
     if args.saliency and not args.regions:
         raise InputError("--saliency needs --regions (saliency is per base: give the regions to explain)")
@@ -147,7 +149,7 @@ def run(args, argv):
     classes = metadata["class_names"]
     stems = [file_stem(name) for name in classes]
     thresholds = peak_thresholds(metadata, args.threshold)
-    half_width = peak_half_width(int(metadata["window"]), stride)
+    half_width = peak_half_width(labelled_window(metadata)[0], stride)
     os.makedirs(args.outdir, exist_ok=True)
     with Genome(args.genome) as genome:
         chroms = [c for c in genome.names if c in set(args.chroms)] if args.chroms else genome.names
