@@ -1,6 +1,7 @@
 """Parser pieces and the error handling shared by every command-line tool."""
 
 import argparse
+import math
 import os
 import shlex
 import sys
@@ -16,9 +17,15 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
     """Shows defaults and keeps the description's own line breaks."""
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """A usage error is one line (the usage is in --help), exit code 2 as argparse's."""
+
+    def error(self, text):
+        self.exit(2, f"{self.prog}: error: {text} (see --help)\n")
+
+
 def make_parser(prog, description, epilog=None):
-    parser = argparse.ArgumentParser(prog=prog, description=description, epilog=epilog,
-                                     formatter_class=HelpFormatter)
+    parser = ArgumentParser(prog=prog, description=description, epilog=epilog, formatter_class=HelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
 
@@ -42,14 +49,55 @@ def import_keras(onednn):
         os.close(saved)
 
 
+def finite_float(text):
+    """A number that is not nan or infinite (argparse's float accepts both)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def _integer(text, least):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < least:
+        raise argparse.ArgumentTypeError(f"must be >= {least}, got {value}")
+    return value
+
+
+def non_negative_int(text):
+    return _integer(text, 0)
+
+
+def positive_int(text):
+    return _integer(text, 1)
+
+
+def available_cores():
+    """Cores this process may run on (all of the machine's where the OS cannot say, e.g. macOS)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def thread_count(text):
+    """A number of threads >= 1, or 'max' (the available cores) or 'max/2', as deepTools takes them."""
+    if text in ("max", "max/2"):
+        return max(1, available_cores() // (1 if text == "max" else 2))
+    return positive_int(text)
+
+
 def add_seed_argument(parser):
-    parser.add_argument("--seed", type=int, default=0,
+    parser.add_argument("--seed", type=non_negative_int, default=0,
                         help="seed of every random choice; the same seed and inputs give the same output")
 
 
 def add_threads_argument(parser, text="number of threads"):
-    parser.add_argument("-p", "--threads", type=int, default=min(len(os.sched_getaffinity(0)), 4),
-                        help=f"{text} (default: the available cores, at most 4)")
+    parser.add_argument("-p", "--threads", type=thread_count, default=min(available_cores(), 4),
+                        help=f"{text}: a number, 'max' or 'max/2' (default: the available cores, at most 4)")
 
 
 def chromosome_list(text):

@@ -7,7 +7,8 @@ from ..peaks import default_class_name, read_peaks
 from ..progress import message, warn
 from ..windows import (NEGATIVE_SAMPLING, RULES, ChromosomeSplit, WindowSettings, provenance_lines,
                        write_training_windows)
-from .common import add_seed_argument, add_threads_argument, chromosome_list, command_line, flatten, make_parser, run_tool
+from .common import (add_seed_argument, add_threads_argument, chromosome_list, command_line, finite_float, flatten,
+                     make_parser, non_negative_int, positive_int, run_tool)
 
 PROG = "deepgmap-make-training-windows"
 
@@ -64,26 +65,26 @@ def build_parser():
                         help="class names, one per peak file (default: the file names without extensions)")
     inputs.add_argument("--blacklist", metavar="BED", help="drop windows that touch these regions")
     tiling = parser.add_argument_group("windows and labels")
-    tiling.add_argument("--window", type=int, default=1000, help="window length in bp")
-    tiling.add_argument("--stride", type=int, default=300, help="distance between window starts in bp")
-    tiling.add_argument("--flank", type=int, default=0,
+    tiling.add_argument("--window", type=positive_int, default=1000, help="window length in bp")
+    tiling.add_argument("--stride", type=positive_int, default=300, help="distance between window starts in bp")
+    tiling.add_argument("--flank", type=non_negative_int, default=0,
                         help="bp of sequence added on each side of every window in the table, so the model sees "
                              "more than it is labelled on (DeepSEA: --window 200 --flank 400); labels, N filter "
                              "and blacklist use the window itself; windows whose flanks leave the chromosome are "
                              "dropped")
-    tiling.add_argument("--max-n-fraction", type=float, default=0.5,
+    tiling.add_argument("--max-n-fraction", type=finite_float, default=0.5,
                         help="drop windows with a larger fraction of N (non-ACGT) bases")
     tiling.add_argument("--rule", choices=RULES, default="summit", help="labelling rule (see above)")
-    tiling.add_argument("--min-window-fraction", type=float, default=0.6,
+    tiling.add_argument("--min-window-fraction", type=finite_float, default=0.6,
                         help="overlap rule: fraction of the window a peak must cover")
-    tiling.add_argument("--min-peak-fraction", type=float, default=0.4,
+    tiling.add_argument("--min-peak-fraction", type=finite_float, default=0.4,
                         help="overlap rule: fraction of a peak the window must cover")
     split = parser.add_argument_group("chromosome split and sampling")
     split.add_argument("--test-chroms", nargs="+", type=chromosome_list, metavar="CHROM",
                        help="chromosomes held out for testing (names separated by spaces or commas)")
     split.add_argument("--valid-chroms", nargs="+", type=chromosome_list, metavar="CHROM",
                        help="chromosomes held out for validation")
-    split.add_argument("--keep-negatives", type=float, default=0.25,
+    split.add_argument("--keep-negatives", type=finite_float, default=0.25,
                        help="probability of keeping a train window with no positive label")
     split.add_argument("--negatives", choices=NEGATIVE_SAMPLING, default="random",
                        help="how train negatives are sampled: at random, or matched to the positives' GC content "

@@ -3,7 +3,7 @@
 from ..errors import InputError
 from ..fileio import atomic_output
 from ..progress import message
-from .common import add_seed_argument, command_line, import_keras, make_parser, run_tool
+from .common import add_seed_argument, command_line, finite_float, import_keras, make_parser, positive_int, run_tool
 
 PROG = "deepgmap-motif-extract"
 
@@ -28,17 +28,17 @@ def build_parser():
     parser = make_parser(PROG, DESCRIPTION)
     parser.add_argument("--model", required=True, help="model file from deepgmap-train-model")
     parser.add_argument("-o", "--output", required=True, metavar="MEME", help="kernels as MEME motifs")
-    parser.add_argument("--scale", type=float, default=100.0, help="softmax scale of the kernel weights")
-    parser.add_argument("--min-ic", type=float, default=0.0, help="skip kernels with less information (bits)")
+    parser.add_argument("--scale", type=finite_float, default=100.0, help="softmax scale of the kernel weights")
+    parser.add_argument("--min-ic", type=finite_float, default=0.0, help="skip kernels with less information (bits)")
     parser.add_argument("--motif-db", metavar="MEME", help="known motifs to match the kernels against")
     parser.add_argument("--tomtom", metavar="TSV", help="best Tomtom matches per kernel (needs --motif-db)")
-    parser.add_argument("--top", type=int, default=5, help="matches per kernel in --tomtom")
+    parser.add_argument("--top", type=positive_int, default=5, help="matches per kernel in --tomtom")
     parser.add_argument("--activation-max", metavar="CLASS",
                         help="optimise an input for this class (y_class / sum of the others) or for 'all' "
                              "(product of all classes), the paper's activation maximisation; read it as a sequence")
     parser.add_argument("--am-out", metavar="FASTA", help="the activation-maximised sequence")
-    parser.add_argument("--am-steps", type=int, default=200, help="Adam steps of the optimisation")
-    parser.add_argument("--am-learning-rate", type=float, default=0.001, help="Adam step size")
+    parser.add_argument("--am-steps", type=positive_int, default=200, help="Adam steps of the optimisation")
+    parser.add_argument("--am-learning-rate", type=finite_float, default=0.001, help="Adam step size")
     parser.add_argument("--am-hits", metavar="TSV", help="FIMO hits of --motif-db motifs in that sequence")
     add_seed_argument(parser)
     parser.add_argument("--connections", metavar="PNG|SVG",

@@ -12,7 +12,8 @@ from ..genome import Genome
 from ..peaks import merge_intervals, read_peaks
 from ..progress import ProgressBar, message
 from ..windows import read_windows_table
-from .common import add_threads_argument, command_line, import_keras, make_parser, run_tool
+from .common import (add_threads_argument, command_line, finite_float, import_keras, make_parser, non_negative_int,
+                     positive_int, run_tool)
 
 PROG = "deepgmap-predict-bigwig"
 
@@ -76,12 +77,12 @@ def build_parser():
     parser.add_argument("--genome", required=True, metavar="FASTA", help="genome to score")
     parser.add_argument("--chroms", nargs="+", metavar="CHROM", help="score only these chromosomes")
     parser.add_argument("--regions", metavar="BED", help="score only windows overlapping these regions")
-    parser.add_argument("--stride", type=int, help="bp between window starts (default: the training windows')")
-    parser.add_argument("--max-n-fraction", type=float, default=0.5, help="skip windows with more N than this")
+    parser.add_argument("--stride", type=positive_int, help="bp between window starts (default: the training windows')")
+    parser.add_argument("--max-n-fraction", type=finite_float, default=0.5, help="skip windows with more N than this")
     parser.add_argument("--rc-average", action="store_true",
                         help="average with the reverse complement (always on for models trained on both strands: the "
                              "default recipe's strand augmentation)")
-    parser.add_argument("--batch-size", type=int, default=256, help="windows per batch")
+    parser.add_argument("--batch-size", type=positive_int, default=256, help="windows per batch")
     parser.add_argument("--trunk", choices=("auto", "shared", "per-window"), default="auto",
                         help="shared: compute the convolutions of overlapping windows once (2.5x faster on a CPU, "
                              "same values; models that cannot are scored per window); per-window: each window "
@@ -96,7 +97,7 @@ def build_parser():
     parser.add_argument("--motif-db", metavar="MEME",
                         help="--evaluate: known motifs (MEME format, e.g. the JASPAR 2024 clusters) for the motif "
                              "baseline (see above)")
-    parser.add_argument("--max-eval-windows", type=int, default=0,
+    parser.add_argument("--max-eval-windows", type=non_negative_int, default=0,
                         help="--evaluate: at most this many windows per split (seeded subset; 0: all)")
     parser.add_argument("--saliency", action="store_true", help="write saliency tracks over --regions")
     parser.add_argument("--saliency-method", choices=("gradient", "ism"), default="gradient",

@@ -8,7 +8,7 @@ from ..errors import InputError
 from ..fileio import atomic_output, open_text
 from ..genome import Genome
 from ..progress import message
-from .common import command_line, import_keras, make_parser, run_tool
+from .common import command_line, finite_float, import_keras, make_parser, non_negative_int, positive_int, run_tool
 
 PROG = "deepgmap-score-variants"
 
@@ -64,10 +64,10 @@ def build_parser():
     parser.add_argument("--rc-average", action="store_true",
                         help="average each window's prediction with its reverse complement's (always on for models "
                              "trained on both strands: the default recipe's strand augmentation)")
-    parser.add_argument("--batch-size", type=int, default=256, help="windows per batch")
-    parser.add_argument("--saliency-window", type=int, default=0, metavar="N",
+    parser.add_argument("--batch-size", type=positive_int, default=256, help="windows per batch")
+    parser.add_argument("--saliency-window", type=non_negative_int, default=0, metavar="N",
                         help="saliency at the variant and its rank among N bases around it (0: none)")
-    parser.add_argument("--max-ref-mismatch", type=float, default=0.5,
+    parser.add_argument("--max-ref-mismatch", type=finite_float, default=0.5,
                         help="stop when more than this fraction of the first 100 checked REF alleles mismatch")
     return parser
 

@@ -9,7 +9,8 @@ from ..models import DEFAULT_MODEL, model_names
 from ..progress import message
 from ..recipes import RECIPES, __doc__ as RECIPES_DOC
 from ..windows import read_windows_table
-from .common import add_seed_argument, add_threads_argument, command_line, import_keras, make_parser, run_tool
+from .common import (add_seed_argument, add_threads_argument, command_line, finite_float, import_keras, make_parser,
+                     non_negative_int, positive_int, run_tool)
 
 PROG = "deepgmap-train-model"
 RECIPE_HELP = RECIPES_DOC.split("\n\n", 1)[1].strip()
@@ -66,31 +67,33 @@ def build_parser():
     parser.add_argument("--genome", required=True, metavar="FASTA", help="the genome the windows were made on")
     parser.add_argument("--windows", required=True, metavar="TSV", help="deepgmap-make-training-windows output")
     parser.add_argument("--model", choices=model_names(), default=DEFAULT_MODEL, help="architecture")
-    parser.add_argument("--width-scale", type=float, default=1.0, help="multiplies every filter and unit count")
+    parser.add_argument("--width-scale", type=finite_float, default=1.0, help="multiplies every filter and unit count")
     parser.add_argument("--recipe", choices=list(RECIPES), default="default",
                         help="how weights start and are updated (see above): default learns fast; paper is the "
                              "DeepGMAP paper's training")
-    parser.add_argument("--epochs", type=int, default=10, help="largest number of epochs")
-    parser.add_argument("--steps-per-epoch", type=int, default=0,
+    parser.add_argument("--epochs", type=positive_int, default=10, help="largest number of epochs")
+    parser.add_argument("--steps-per-epoch", type=non_negative_int, default=0,
                         help="batches per epoch, i.e. between two scorings on the valid split "
                              "(0: one pass over the train windows)")
-    parser.add_argument("--max-minutes", type=float, default=0,
+    parser.add_argument("--max-minutes", type=finite_float, default=0,
                         help="stop training when this many minutes are spent (checked between batches; the epoch "
                              "is then scored and the best model so far kept); 0: no limit")
-    parser.add_argument("--batch-size", type=int, default=0,
+    parser.add_argument("--batch-size", type=non_negative_int, default=0,
                         help="windows per batch (0: the recipe's: " +
                              ", ".join(f"{r.name} {r.batch_size}" for r in RECIPES.values()) + ")")
-    parser.add_argument("--learning-rate", type=float, default=0,
+    parser.add_argument("--learning-rate", type=finite_float, default=0,
                         help="peak learning rate (0: the recipe's: " +
                              ", ".join(f"{r.name} {r.learning_rate:g}" for r in RECIPES.values()) + ")")
-    parser.add_argument("--patience", type=int, default=3, help="epochs without improvement before stopping (0: never)")
-    parser.add_argument("--max-valid-windows", type=int, default=0,
+    parser.add_argument("--patience", type=non_negative_int, default=3,
+                        help="epochs without improvement before stopping (0: never)")
+    parser.add_argument("--max-valid-windows", type=non_negative_int, default=0,
                         help="score at most this many valid windows per epoch (a seeded subset; 0: all)")
-    parser.add_argument("--max-test-windows", type=int, default=0, help="the same for the final test scores")
+    parser.add_argument("--max-test-windows", type=non_negative_int, default=0,
+                        help="the same for the final test scores")
     parser.add_argument("--motif-db", metavar="MEME",
                         help="known motifs (MEME format, e.g. the JASPAR 2024 clusters) for the motif baseline "
                              "(see above); GC content and chance are always shown")
-    parser.add_argument("--peak-precision", type=float, default=DEFAULT_PEAK_PRECISION, metavar="P",
+    parser.add_argument("--peak-precision", type=finite_float, default=DEFAULT_PEAK_PRECISION, metavar="P",
                         help="precision on the valid windows that each class's peak threshold must reach (see above)")
     add_seed_argument(parser)
     add_threads_argument(parser, "threads reading and encoding batches ahead of the model (a GPU needs several)")

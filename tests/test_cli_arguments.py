@@ -1,0 +1,72 @@
+"""Numbers on every command line are checked before any work: nan and infinities (which Python's
+float() accepts), negative seeds (numpy refuses them later with a traceback), zero threads or
+batches; each is one line on stderr naming the option, exit code 2, nothing written. Threads
+also take deepTools' 'max' and 'max/2'."""
+
+import os
+
+import pytest
+
+from deepgmap_core.cli import (bam_to_peaks, make_training_windows, motif_extract, predict_bigwig, score_variants,
+                               train_model)
+from deepgmap_core.cli.common import available_cores
+
+# Required arguments of each command with files that exist, so only the option under test is wrong.
+REQUIRED = {
+    bam_to_peaks: ["--bam", "{data}/K562_H3K4me3.chr22_20M.bam", "--peaks", "{out}"],
+    make_training_windows: ["--genome", "{data}/genome.fa.gz", "--peaks", "{data}/CTCF.bed", "-o", "{out}"],
+    train_model: ["--genome", "{data}/genome.fa.gz", "--windows", "{data}/windows.tsv", "-o", "{out}"],
+    predict_bigwig: ["--model", "{data}/CTCF_chr20_frss_bn.keras", "--genome", "{data}/genome.fa.gz",
+                     "--outdir", "{out}"],
+    motif_extract: ["--model", "{data}/CTCF_chr20_frss_bn.keras", "-o", "{out}"],
+    score_variants: ["--model", "{data}/CTCF_chr20_frss_bn.keras", "--genome", "{data}/genome.fa.gz",
+                     "--vcf", "{data}/variants.vcf", "-o", "{out}"],
+}
+
+CASES = [
+    (bam_to_peaks, ["--min-frip", "nan"], "--min-frip: must be a finite number"),
+    (bam_to_peaks, ["--qvalue", "inf"], "--qvalue: must be a finite number"),
+    (bam_to_peaks, ["--min-mapq", "-1"], "--min-mapq: must be >= 0"),
+    (bam_to_peaks, ["-p", "0"], "--threads: must be >= 1"),
+    (make_training_windows, ["--seed", "-1"], "--seed: must be >= 0"),
+    (make_training_windows, ["--keep-negatives", "nan"], "--keep-negatives: must be a finite number"),
+    (make_training_windows, ["--stride", "0"], "--stride: must be >= 1"),
+    (make_training_windows, ["--window", "1.5"], "--window: not a whole number"),
+    (train_model, ["--learning-rate", "nan"], "--learning-rate: must be a finite number"),
+    (train_model, ["--width-scale=-inf"], "--width-scale: must be a finite number"),
+    (train_model, ["--max-minutes", "infinity"], "--max-minutes: must be a finite number"),
+    (train_model, ["--epochs", "0"], "--epochs: must be >= 1"),
+    (train_model, ["--seed", "-3"], "--seed: must be >= 0"),
+    (train_model, ["-p", "max/3"], "--threads: not a whole number"),
+    (predict_bigwig, ["--batch-size", "0"], "--batch-size: must be >= 1"),
+    (predict_bigwig, ["--max-n-fraction", "nan"], "--max-n-fraction: must be a finite number"),
+    (predict_bigwig, ["--stride", "-300"], "--stride: must be >= 1"),
+    (motif_extract, ["--scale", "nan"], "--scale: must be a finite number"),
+    (motif_extract, ["--am-steps", "0"], "--am-steps: must be >= 1"),
+    (score_variants, ["--max-ref-mismatch", "nan"], "--max-ref-mismatch: must be a finite number"),
+    (score_variants, ["--saliency-window", "-5"], "--saliency-window: must be >= 0"),
+]
+
+
+def arguments(command, extra, test_data, out):
+    return [a.format(data=test_data, out=out) for a in REQUIRED[command]] + extra
+
+
+@pytest.mark.parametrize("command, extra, expected", CASES,
+                         ids=[f"{c.__name__.split('.')[-1]}{''.join(e)}" for c, e, _ in CASES])
+def test_bad_numbers_are_one_line_and_nothing_is_written(command, extra, expected, test_data, tmp_path, capsys):
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as stopped:
+        command.main(arguments(command, extra, test_data, out))
+    assert stopped.value.code == 2
+    stderr = capsys.readouterr().err
+    assert stderr.count("\n") == 1 and "Traceback" not in stderr and expected in stderr, stderr
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("text, expected", [("max", available_cores()), ("max/2", max(1, available_cores() // 2)),
+                                            ("3", 3)])
+def test_threads_take_max_and_half_of_it(text, expected, test_data, tmp_path):
+    parser = train_model.build_parser()
+    args = parser.parse_args(arguments(train_model, ["-p", text], test_data, tmp_path / "out"))
+    assert args.threads == expected
