@@ -83,6 +83,32 @@ def output_folder(path):
     return folder
 
 
+def check_outputs(*paths):
+    """Every output path of a run, checked before any work (so a long run does not fail at its
+    end): its folder exists and is writable, and the path is not a folder. '-' (stdout) and
+    None (not asked for) pass."""
+    for path in paths:
+        if path in (None, "-"):
+            continue
+        folder = output_folder(path)
+        if os.path.isdir(path):
+            raise InputError(f"{path}: is a folder, not a file to write")
+        if not os.access(folder, os.W_OK):
+            raise InputError(f"{path}: output folder {folder} is not writable")
+
+
+def check_output_folders(*folders):
+    """Output folders (created when missing), checked before any work: not a file, writable
+    where they exist (pyBigWig crashes the process on a file it cannot open). None passes."""
+    for folder in folders:
+        if folder is None or not os.path.exists(folder):
+            continue
+        if not os.path.isdir(folder):
+            raise InputError(f"{folder}: is a file, not an output folder")
+        if not os.access(folder, os.W_OK):
+            raise InputError(f"{folder}: output folder is not writable")
+
+
 def make_readable(path):
     """Give a temporary file (created 0600) the permissions a new file normally gets (0666 - umask)."""
     mask = os.umask(0)

@@ -1,7 +1,7 @@
 """Numbers on every command line are checked before any work: nan and infinities (which Python's
 float() accepts), negative seeds (numpy refuses them later with a traceback), zero threads or
 batches; each is one line on stderr naming the option, exit code 2, nothing written. Threads
-also take deepTools' 'max' and 'max/2'."""
+also take deepTools' 'max' and 'max/2'. Output paths are checked before any work too."""
 
 import os
 
@@ -70,3 +70,26 @@ def test_threads_take_max_and_half_of_it(text, expected, test_data, tmp_path):
     parser = train_model.build_parser()
     args = parser.parse_args(arguments(train_model, ["-p", text], test_data, tmp_path / "out"))
     assert args.threads == expected
+
+
+OUTPUT_OPTIONS = {bam_to_peaks: "--qc", make_training_windows: "-o", train_model: "--metrics",
+                  motif_extract: "--logos", score_variants: "-o", predict_bigwig: "--peaks-out"}
+
+
+@pytest.mark.parametrize("command", list(OUTPUT_OPTIONS), ids=lambda c: c.__name__.split(".")[-1])
+def test_outputs_are_checked_before_any_work(command, test_data, tmp_path, capsys):
+    """An output in a missing folder, or a folder where a file is to be written (a file where a
+    folder is), stops the command at once with one line: not after an hour of training."""
+    out = tmp_path / "out"
+    (tmp_path / "a_file").write_text("")
+    option = OUTPUT_OPTIONS[command]
+    wrong = str(tmp_path / "a_file") if command is predict_bigwig else str(tmp_path / "missing" / "x")
+    args = arguments(command, [], test_data, out)
+    if option in args:
+        args[args.index(option) + 1] = wrong
+    else:
+        args += [option, wrong]
+    assert command.main(args) == 1
+    stderr = capsys.readouterr().err
+    assert stderr.count("\n") == 1 and ("does not exist" in stderr or "not an output folder" in stderr), stderr
+    assert sorted(os.listdir(tmp_path)) == ["a_file"]

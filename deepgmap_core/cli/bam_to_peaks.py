@@ -4,7 +4,7 @@ import os
 
 from ..alignments import IndexedBam, ReadFilter, is_mitochondrial
 from ..errors import InputError
-from ..fileio import atomic_output
+from ..fileio import atomic_output, check_outputs
 from ..peak_calling import ASSAYS, PeakCallSettings, call_peaks, clean_peaks, write_rows
 from ..peaks import read_peaks
 from ..progress import message
@@ -94,6 +94,7 @@ def open_reads(path, index, what):
 
 
 def run(args, argv):
+    check_outputs(args.peaks, args.summits, args.qc, args.qc_plot)
     name = args.name or os.path.basename(args.bam).split(".")[0]
     settings = PeakCallSettings(args.assay, args.genome_size, args.qvalue, args.paired, name)
     settings.check()

@@ -1,7 +1,7 @@
 """deepgmap-make-training-windows: genome FASTA + peak files (one class each) -> labelled windows."""
 
 from ..errors import InputError
-from ..fileio import atomic_output
+from ..fileio import atomic_output, check_outputs
 from ..genome import Genome
 from ..peaks import default_class_name, read_peaks
 from ..progress import message, warn
@@ -128,6 +128,7 @@ def peaks_on_genome(path, chrom_lengths, strict):
 
 
 def run(args, argv):
+    check_outputs(args.output)
     names = class_names_for(args.peaks, args.names)
     settings = WindowSettings(args.window, args.stride, args.rule, args.min_window_fraction,
                               args.min_peak_fraction, args.max_n_fraction, args.keep_negatives, args.seed, args.flank,

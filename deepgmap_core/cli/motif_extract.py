@@ -1,7 +1,7 @@
 """deepgmap-motif-extract: a trained model's first-layer kernels as MEME motifs, matched to known ones."""
 
 from ..errors import InputError
-from ..fileio import atomic_output
+from ..fileio import atomic_output, check_outputs
 from ..progress import message
 from .common import add_seed_argument, command_line, finite_float, import_keras, make_parser, positive_int, run_tool
 
@@ -50,6 +50,7 @@ def build_parser():
 
 
 def run(args, argv):
+    check_outputs(args.output, args.tomtom, args.am_out, args.am_hits, args.connections, args.logos)
     if args.tomtom and not args.motif_db or args.am_hits and not args.motif_db:
         raise InputError("--tomtom and --am-hits need --motif-db")
     if bool(args.activation_max) != bool(args.am_out) or args.am_hits and not args.activation_max:

@@ -7,7 +7,7 @@ import numpy as np
 
 from ..baselines import SELECTION_WINDOWS, beside_baselines
 from ..errors import InputError
-from ..fileio import atomic_output, atomic_paths
+from ..fileio import atomic_output, atomic_paths, check_output_folders
 from ..genome import Genome
 from ..peaks import merge_intervals, read_peaks
 from ..progress import ProgressBar, message
@@ -126,6 +126,7 @@ def regions_on(genome, path):
 
 
 def run(args, argv):
+    check_output_folders(args.outdir, args.peaks_out)
     import_keras(onednn=True)
     from ..calibration import describe_probabilities, peak_thresholds
     from ..evaluation import check_table_for_model, evaluate, evaluation_html, evaluation_table

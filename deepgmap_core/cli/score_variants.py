@@ -5,7 +5,7 @@ import os
 
 from .. import __version__
 from ..errors import InputError
-from ..fileio import atomic_output, open_text
+from ..fileio import atomic_output, check_outputs, open_text
 from ..genome import Genome
 from ..progress import message
 from .common import command_line, finite_float, import_keras, make_parser, non_negative_int, positive_int, run_tool
@@ -73,6 +73,7 @@ def build_parser():
 
 
 def run(args, argv):
+    check_outputs(args.output, args.tsv)
     if args.output == "-" and args.tsv == "-":
         raise InputError("-o and --tsv cannot both be stdout")
     import_keras(onednn=True)

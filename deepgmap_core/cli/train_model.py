@@ -3,7 +3,7 @@
 from ..baselines import SELECTION_WINDOWS, beside_baselines
 from ..calibration import DEFAULT_PEAK_PRECISION, calibration_lines
 from ..distribute import DISTRIBUTE_MODES
-from ..fileio import atomic_output
+from ..fileio import atomic_output, check_outputs
 from ..genome import Genome
 from ..models import DEFAULT_MODEL, model_names
 from ..progress import message
@@ -109,6 +109,7 @@ def build_parser():
 
 
 def run(args, argv):
+    check_outputs(args.output, args.metrics, args.report)
     import_keras(onednn=False)
     from ..training import TrainSettings, metrics_table, report_html, train_model
 
