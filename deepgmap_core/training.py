@@ -321,16 +321,19 @@ def model_metadata(table, settings, state, extra):
             "windows_table": table.metadata, "state": asdict(state), **extra}
 
 
+# What a resumed run must share with the checkpoint's (the rest, e.g. --epochs or --max-minutes, may change).
+FIXED_ON_RESUME = ("model", "width_scale", "recipe", "seed", "batch_size", "learning_rate", "steps_per_epoch")
+
+
 def resume_state(checkpoint, table, settings):
     metadata = read_metadata(checkpoint)
-    for key, expected in (("model", settings.model), ("width_scale", settings.width_scale),
-                          ("class_names", table.class_names)):
-        if metadata.get(key) != expected:
-            raise InputError(f"{checkpoint}: checkpoint of another run ({key} {metadata.get(key)!r}, "
-                             f"this run {expected!r}): remove it or run without --resume")
-    if metadata["settings"].get("recipe") != settings.recipe:
-        raise InputError(f"{checkpoint}: checkpoint of a run with recipe {metadata['settings'].get('recipe')!r}, "
-                         f"this run {settings.recipe!r}: remove it or run without --resume")
+    saved = dict(metadata.get("settings", {}), class_names=metadata.get("class_names"))
+    wanted = dict(asdict(settings), class_names=table.class_names)
+    differences = [f"{key.replace('_', '-')} {saved.get(key)!r}, this run {wanted[key]!r}"
+                   for key in FIXED_ON_RESUME + ("class_names",) if saved.get(key) != wanted[key]]
+    if differences:
+        raise InputError(f"{checkpoint}: checkpoint of another run ({'; '.join(differences)}): "
+                         f"remove it or run without --resume")
     model, _ = load_model(checkpoint)
     state = TrainingState(**metadata["state"])
     if state.stop.startswith("time budget"):

@@ -3,6 +3,7 @@ FRSS equivariance; the loss terms; determinism; resume after a real interruption
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -267,6 +268,21 @@ def test_resume_refuses_a_checkpoint_of_another_architecture(genome, windows, tm
     os.rename(tmp_path / "other.keras", output + ".checkpoint.keras")
     with pytest.raises(InputError, match="checkpoint of another run"):
         train_model(genome, table, small_settings("conv4-frss"), output, "test", resume=True)
+
+
+def test_resume_names_every_setting_that_differs(genome, windows, tmp_path):
+    """Same architecture, another seed and learning rate: refused with both differences named
+    (resuming would keep the checkpoint's optimiser and record the new values); more epochs are
+    what resuming is for, and pass."""
+    table = read_windows_table(windows)
+    output = str(tmp_path / "m.keras")
+    train_model(genome, table, small_settings(learning_rate=1e-3), output, "test")
+    shutil.copy(output, output + ".checkpoint.keras")  # as an interrupted run leaves them
+    with pytest.raises(InputError) as refused:
+        train_model(genome, table, small_settings(seed=4, learning_rate=2e-3), output, "test", resume=True)
+    assert "seed 3, this run 4" in str(refused.value) and "learning-rate 0.001, this run 0.002" in str(refused.value)
+    _, metadata = train_model(genome, table, small_settings(learning_rate=1e-3, epochs=2), output, "test", resume=True)
+    assert [record["epoch"] for record in metadata["state"]["history"]] == [1, 2]
 
 
 def write_table(path, rows, classes=("CTCF",)):
