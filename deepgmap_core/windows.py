@@ -446,10 +446,12 @@ class WindowsTable:
 
 
 def read_windows_table(path):
-    """Read a windows table (plain or gzip) back: provenance, class names, columns."""
-    metadata, header = {}, None
+    """Read a windows table (plain or gzip) back: provenance, class names, columns. Cells are
+    checked as make-training-windows writes them (InputError naming the file and line)."""
+    metadata, header, header_lines = {}, None, 0
     with open_text(path, "windows table") as handle:
         for line in handle:
+            header_lines += 1
             if line.startswith("##"):
                 key, _, value = line[2:].rstrip("\n").partition("=")
                 metadata[key] = value
@@ -462,9 +464,31 @@ def read_windows_table(path):
             raise InputError(f"{path}: not a windows table (no '#chrom start end split ...' header)")
         body = handle.read()
     # One split over the whole body (C speed); a row count that does not divide means ragged rows.
+    # Object cells: one-character labels are Python's cached strings (8 bytes a cell, not 4 x the longest).
     cells = np.array(body.replace("\n", "\t").split("\t")[:-1] if body else [], dtype=object)
     if len(cells) % len(header):
         raise InputError(f"{path}: rows do not all have the {len(header)} columns of the header")
     rows = cells.reshape(-1, len(header))
-    return WindowsTable(metadata, header[4:], rows[:, 0].astype(str), rows[:, 1].astype(np.int64),
-                        rows[:, 2].astype(np.int64), rows[:, 3].astype(str), rows[:, 4:].astype(np.uint8))
+
+    def fail(row, text):
+        raise InputError(f"{path}:{header_lines + row + 1}: {text}")
+
+    def whole_numbers(column, what):
+        column = column.astype(str)
+        digits = np.char.isdigit(column)
+        if not digits.all():
+            row = int(np.argmin(digits))
+            fail(row, f"{what} {str(column[row])!r} is not a whole number >= 0")
+        return column.astype(np.int64)
+
+    starts, ends = whole_numbers(rows[:, 1], "start"), whole_numbers(rows[:, 2], "end")
+    splits = rows[:, 3].astype(str)
+    checks = [(np.isin(rows[:, 4:], ("0", "1")).all(axis=1), "a label other than 0 or 1"),
+              (np.isin(splits, SPLITS), f"a split other than {', '.join(SPLITS)}"),
+              (ends > starts, "end <= start"),
+              (ends - starts == (ends - starts)[:1], "a window width unlike the first row's")]
+    for good, text in checks:
+        if not good.all():
+            fail(int(np.argmin(good)), text)
+    return WindowsTable(metadata, header[4:], rows[:, 0].astype(str), starts, ends, splits,
+                        rows[:, 4:].astype(np.uint8))

@@ -13,6 +13,7 @@ import pytest
 from scipy.stats import ks_2samp
 
 from deepgmap_core.cli.make_training_windows import main
+from deepgmap_core.errors import InputError
 from deepgmap_core.windows import read_windows_table
 
 
@@ -289,3 +290,22 @@ def test_default_negatives_are_random_and_the_rows_are_unchanged(inputs, tmp_pat
     provenance = lambda lines: {line for line in lines if line.startswith("##") and not line.startswith("##command")}
     assert provenance(default) == provenance(random) and "##negatives=random" in provenance(default)
     assert provenance(stored) <= provenance(default)
+
+
+@pytest.mark.parametrize("column, value, expected", [
+    (1, "387600.5", "start '387600.5' is not a whole number"), (2, "-1000", "end '-1000' is not a whole number"),
+    (4, "x", "a label other than 0 or 1"), (4, "-1", "a label other than 0 or 1"), (5, "2", "a label other than 0 or 1"),
+    (3, "tran", "a split other than train, valid, test"), (2, "86500", "a window width unlike the first row's")])
+def test_a_bad_cell_of_the_real_windows_table_names_its_line(test_data, tmp_path, column, value, expected):
+    """Every reader of a windows table (train-model, predict-bigwig --evaluate, the benchmarks)
+    gets these checks: a cell make-training-windows would never write is refused with the file
+    and line, not read as a wrong number or a traceback."""
+    lines = (test_data / "windows.tsv").read_text().splitlines(keepends=True)
+    row = next(i for i, line in enumerate(lines) if not line.startswith("#")) + 10
+    cells = lines[row].rstrip("\n").split("\t")
+    cells[column] = value
+    lines[row] = "\t".join(cells) + "\n"
+    path = tmp_path / "bad.tsv"
+    path.write_text("".join(lines))
+    with pytest.raises(InputError, match=f"^{path}:{row + 1}: {expected}"):
+        read_windows_table(str(path))
