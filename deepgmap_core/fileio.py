@@ -11,6 +11,7 @@ import os
 import shutil
 import sys
 import tempfile
+import zlib
 
 import pysam
 
@@ -29,13 +30,40 @@ def check_readable(path, what="file"):
         raise InputError(f"{path}: {what} is not readable")
 
 
+class _CheckedGzipFile(gzip.GzipFile):
+    """A gzip stream whose truncation or corruption is an InputError naming the file (gzip
+    raises a bare EOFError or zlib.error halfway through reading)."""
+
+    def __init__(self, path, what, raw):
+        super().__init__(fileobj=raw)
+        self.source = f"{path}: {what}"
+
+    def _checked(self, read, *args):
+        try:
+            return read(*args)
+        except (EOFError, gzip.BadGzipFile, zlib.error) as error:
+            raise InputError(f"{self.source} is truncated or not valid gzip ({error})") from None
+
+    def read(self, size=-1):
+        return self._checked(super().read, size)
+
+    def read1(self, size=-1):
+        return self._checked(super().read1, size)
+
+    def readinto(self, buffer):
+        return self._checked(super().readinto, buffer)
+
+    def peek(self, n):
+        return self._checked(super().peek, n)
+
+
 def open_text(path, what="file"):
     """Open a plain or gzip-compressed text file for reading (detected by content, not name)."""
     check_readable(path, what)
     raw = open(path, "rb")
     if raw.peek(2)[:2] != GZIP_MAGIC:   # peeked, not read: a pipe (<(...)) is opened only once
         return io.TextIOWrapper(raw, encoding="utf-8", errors="replace")
-    binary = gzip.GzipFile(fileobj=raw)
+    binary = _CheckedGzipFile(path, what, raw)
     binary.myfileobj = raw   # as gzip.open does, so closing the text stream closes the file
     return io.TextIOWrapper(binary, encoding="utf-8", errors="replace")
 

@@ -32,6 +32,8 @@ CASES = [
     (make_training_windows, ["--keep-negatives", "nan"], "--keep-negatives: must be a finite number"),
     (make_training_windows, ["--stride", "0"], "--stride: must be >= 1"),
     (make_training_windows, ["--window", "1.5"], "--window: not a whole number"),
+    (make_training_windows, ["--window", "0"], "--window: must be >= 1"),
+    (make_training_windows, ["--flank", "-1"], "--flank: must be >= 0"),
     (train_model, ["--learning-rate", "nan"], "--learning-rate: must be a finite number"),
     (train_model, ["--width-scale=-inf"], "--width-scale: must be a finite number"),
     (train_model, ["--max-minutes", "infinity"], "--max-minutes: must be a finite number"),
