@@ -3,6 +3,7 @@ import os
 import shutil
 
 import numpy as np
+import pysam
 import pytest
 
 from deepgmap_core.errors import InputError
@@ -74,6 +75,21 @@ def test_existing_index_beside_bgzip_is_used(test_data):
     with Genome(str(test_data / "genome.fa.gz")) as genome:
         assert genome._tmpdir is None
         assert genome.lengths["chr22"] == 21_000_000
+
+
+def test_an_index_older_than_its_fasta_is_not_used(tmp_path, test_data):
+    """The real chr20 piece indexed, then its header renamed (every offset moves by 9 bytes): the
+    stale .fai beside it would read header bytes into the sequence; a fresh index reads it right."""
+    with Genome(str(test_data / "genome.fa.gz")) as genome:
+        expected = genome.fetch("chr20", 1_000_000, 1_000_100)
+        text = b">chr20\n" + genome.fetch("chr20", 0, 5_000_000) + b"\n"
+    path = tmp_path / "genome.fa"
+    path.write_bytes(text)
+    pysam.faidx(str(path))
+    path.write_bytes(text.replace(b">chr20\n", b">chr20 edited\n", 1))
+    os.utime(path, (os.path.getmtime(str(path) + ".fai") + 10,) * 2)
+    with Genome(str(path)) as genome:
+        assert genome._tmpdir is not None and genome.fetch("chr20", 1_000_000, 1_000_100) == expected
 
 
 @pytest.mark.parametrize("content, message", [
