@@ -65,7 +65,12 @@ def read_motif_db(path):
     if not motifs:
         raise InputError(f"{path}: no motifs in the MEME file")
     names = list(motifs)
-    return names, [np.asarray(motifs[name]).T for name in names]
+    matrices = [np.asarray(motifs[name]).T for name in names]
+    for name, matrix in zip(names, matrices):
+        # One nan makes every Tomtom p-value 1 and every scan score nan, silently.
+        if not (np.isfinite(matrix).all() and (matrix >= 0).all()):
+            raise InputError(f"{path}: motif {name} has a probability that is negative or not a number")
+    return names, matrices
 
 
 def benjamini_hochberg(p_values):

@@ -93,10 +93,11 @@ def test_min_ic_keeps_only_informative_kernels(planted_model, tmp_path):
 @pytest.mark.parametrize("case, expected", [
     ("empty_db", "no motifs"),
     ("malformed_db", "not a readable MEME motif file"),
+    ("nan_in_real_db", "motif C055:CTCF:C2H2_ZF has a probability that is negative or not a number"),
     ("dense_model", "no first convolution"),
     ("db_without_output", "need --motif-db"),
 ])
-def test_bad_input_gives_one_line(planted_model, tmp_path, capsys, case, expected):
+def test_bad_input_gives_one_line(planted_model, test_data, tmp_path, capsys, case, expected):
     path, _ = planted_model
     args = ["--model", path, "-o", str(tmp_path / "k.meme")]
     if case in ("empty_db", "malformed_db"):
@@ -104,6 +105,13 @@ def test_bad_input_gives_one_line(planted_model, tmp_path, capsys, case, expecte
         db.write_text("MEME version 4\n\nALPHABET= ACGT\n" if case == "empty_db" else
                       "MEME version 4\n\nMOTIF x\nletter-probability matrix: alength= 4 w= 2\n0.5 0.5\n")
         args += ["--motif-db", str(db), "--tomtom", str(tmp_path / "t.tsv")]
+    elif case == "nan_in_real_db":  # JASPAR 2024 with one number of the CTCF cluster made nan
+        text = (test_data / "JASPAR2024_CORE_clusters.meme").read_text()
+        at = text.index("\n", text.index("letter-probability", text.index("MOTIF C055:"))) + 1
+        end = text.index("\n", at)
+        row = text[at:end]
+        (tmp_path / "db.meme").write_text(text[:at] + row.replace(row.split()[0], "nan", 1) + text[end:])
+        args += ["--motif-db", str(tmp_path / "db.meme"), "--tomtom", str(tmp_path / "t.tsv")]
     elif case == "dense_model":
         inputs = keras.Input((1000, 4))
         model = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.Flatten()(inputs)))
