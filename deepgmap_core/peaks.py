@@ -42,6 +42,16 @@ class PeakSet:
         return PeakSet(self.path, kept), missing
 
 
+def check_blacklist_naming(blacklist, chrom_names, what):
+    """InputError when a blacklist names none of the chromosomes of the `what` ('genome', 'BAM'):
+    another naming ('22' for 'chr22') or assembly would silently remove nothing. A genome-wide
+    blacklist naming chromosomes beyond them is normal."""
+    if not set(blacklist.by_chrom) & set(chrom_names):
+        raise InputError(f"{blacklist.path}: the blacklist names none of the {what}'s chromosomes (blacklist: "
+                         f"{', '.join(sorted(blacklist.by_chrom)[:3])}; {what}: {', '.join(list(chrom_names)[:3])}): "
+                         f"is it the same assembly and naming?")
+
+
 def default_class_name(path):
     """File stem without compression and peak/BED extensions: 'CTCF.narrowPeak.gz' -> 'CTCF'."""
     name = os.path.basename(path)

@@ -208,6 +208,16 @@ def test_bad_bams_give_one_line_and_no_output(k562_reads, tmp_path, capsys, case
     assert not out.exists() and not (tmp_path / "qc.tsv").exists()
 
 
+def test_a_blacklist_in_another_naming_is_refused(test_data, tmp_path, capsys):
+    renamed = tmp_path / "blacklist.bed"
+    renamed.write_text("".join(line.removeprefix("chr") for line in open(test_data / "blacklist.bed")))
+    code = main(["--bam", str(test_data / "K562_H3K4me3.chr22_20M.bam"), "--blacklist", str(renamed),
+                 "--peaks", str(tmp_path / "p")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and "names none of the BAM's chromosomes (blacklist: 22; BAM: chr" in err[0]
+    assert not (tmp_path / "p").exists()
+
+
 def test_control_on_other_chromosomes_is_refused(shared_data, tmp_path, capsys):
     code = main(["--bam", str(shared_data / "hg19" / "K562_H3K4me3.chr22.bam"),
                  "--control", str(shared_data / "sacCer3" / "ATAC.example.bam"), "--peaks", str(tmp_path / "p")])

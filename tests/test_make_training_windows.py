@@ -310,3 +310,14 @@ def test_a_bad_cell_of_the_real_windows_table_names_its_line(test_data, tmp_path
     path.write_text("".join(lines))
     with pytest.raises(InputError, match=f"^{path}:{row + 1}: {expected}"):
         read_windows_table(str(path))
+
+
+def test_a_blacklist_in_another_naming_is_refused_not_ignored(inputs, tmp_path, capsys):
+    """The real hg19 blacklist with '22' for 'chr22' would remove nothing, silently."""
+    renamed = tmp_path / "blacklist.bed"
+    renamed.write_text("".join(line.removeprefix("chr") for line in open(inputs["blacklist"])))
+    out = tmp_path / "w.tsv"
+    assert run(inputs, out, "--blacklist", str(renamed)) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "names none of the genome's chromosomes (blacklist: 22; genome: chr20, chr22)" in err[0]
+    assert not out.exists()

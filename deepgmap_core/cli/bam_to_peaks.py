@@ -6,7 +6,7 @@ from ..alignments import IndexedBam, ReadFilter, is_mitochondrial
 from ..errors import InputError
 from ..fileio import atomic_output, check_outputs
 from ..peak_calling import ASSAYS, PeakCallSettings, call_peaks, clean_peaks, write_rows
-from ..peaks import read_peaks
+from ..peaks import check_blacklist_naming, read_peaks
 from ..progress import message
 from ..qc import Thresholds, assess, count_reads, plot_qc, qc_json, qc_table
 from .common import add_threads_argument, command_line, finite_float, make_parser, non_negative_int, run_tool
@@ -103,6 +103,8 @@ def run(args, argv):
     blacklist = read_peaks(args.blacklist, "blacklist") if args.blacklist else None
     bam, mapped = open_reads(args.bam, args.bam_index, "BAM")
     with bam:
+        if blacklist:
+            check_blacklist_naming(blacklist, bam.lengths, "BAM")
         if args.control:
             control, control_mapped = open_reads(args.control, args.control_index, "control BAM")
             control.close()

@@ -3,7 +3,7 @@
 from ..errors import InputError
 from ..fileio import atomic_output, check_outputs
 from ..genome import Genome
-from ..peaks import default_class_name, read_peaks
+from ..peaks import check_blacklist_naming, default_class_name, read_peaks
 from ..progress import message, warn
 from ..windows import (NEGATIVE_SAMPLING, RULES, ChromosomeSplit, WindowSettings, provenance_lines,
                        write_training_windows)
@@ -138,8 +138,9 @@ def run(args, argv):
     with Genome(args.genome) as genome:
         split.check(genome.lengths)
         peak_sets = [peaks_on_genome(path, genome.lengths, args.strict) for path in args.peaks]
-        # A genome-wide blacklist naming other chromosomes is normal: no warning for those.
         blacklist = read_peaks(args.blacklist, "blacklist") if args.blacklist else None
+        if blacklist:
+            check_blacklist_naming(blacklist, genome.names, "genome")
         if not split.test and not split.valid:
             warn("no --test-chroms or --valid-chroms: every window is in the train split")
         header = provenance_lines(command_line(PROG, argv), genome, names, peak_sets, settings, split, args.blacklist)
