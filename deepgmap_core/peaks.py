@@ -36,8 +36,20 @@ class PeakSet:
         return sum(len(iv.starts) for iv in self.by_chrom.values())
 
     def restricted_to(self, chrom_lengths):
-        """(PeakSet of the records on `chrom_lengths`' chromosomes, dict chrom -> Intervals left out)."""
-        kept = {c: iv for c, iv in self.by_chrom.items() if c in chrom_lengths}
+        """(PeakSet of the records on `chrom_lengths`' chromosomes, dict chrom -> Intervals left out).
+        Ends past a chromosome's end are cut to it, and a summit past it moves to the middle of
+        what is left (peak callers write such ends; a summit past the end would label nothing);
+        a record starting past the end is another assembly's: InputError naming its line."""
+        kept = {}
+        for chrom, iv in self.by_chrom.items():
+            if chrom not in chrom_lengths:
+                continue
+            length = chrom_lengths[chrom]
+            _first_fault(iv.starts >= length, iv.lines, self.path,
+                         f"the record starts past the end of {chrom} ({length:,} bp in the genome): another assembly?")
+            ends = np.minimum(iv.ends, length)
+            summits = np.where(iv.summits >= length, (iv.starts + ends) // 2, iv.summits)
+            kept[chrom] = Intervals(iv.starts, ends, summits, iv.lines)
         missing = {c: iv for c, iv in self.by_chrom.items() if c not in chrom_lengths}
         return PeakSet(self.path, kept), missing
 

@@ -295,7 +295,8 @@ def test_default_negatives_are_random_and_the_rows_are_unchanged(inputs, tmp_pat
 
 @pytest.mark.parametrize("column, value, expected", [
     (1, "387600.5", "start '387600.5' is not a whole number"), (2, "-1000", "end '-1000' is not a whole number"),
-    (4, "x", "a label other than 0 or 1"), (4, "-1", "a label other than 0 or 1"), (5, "2", "a label other than 0 or 1"),
+    (4, "x", "a label other than 0 or 1"), (4, "-1", "a label other than 0 or 1"),
+    (5, "2", "a label other than 0 or 1"),
     (3, "tran", "a split other than train, valid, test"), (2, "86500", "a window width unlike the first row's")])
 def test_a_bad_cell_of_the_real_windows_table_names_its_line(test_data, tmp_path, column, value, expected):
     """Every reader of a windows table (train-model, predict-bigwig --evaluate, the benchmarks)
@@ -321,3 +322,26 @@ def test_a_blacklist_in_another_naming_is_refused_not_ignored(inputs, tmp_path, 
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "names none of the genome's chromosomes (blacklist: 22; genome: chr20, chr22)" in err[0]
     assert not out.exists()
+
+
+def test_a_peak_past_the_chromosome_end_still_labels_its_windows(inputs, tmp_path, capsys):
+    """The real CTCF peaks plus one running 2 kb past the end of the example chr20 (5 Mb): its
+    midpoint lay past the end, so it labelled nothing; cut to the chromosome, its summit is the
+    middle of what is left (4,999,500). A record starting past the end is refused."""
+    out = tmp_path / "w.tsv"
+
+    def labels_at(summit):
+        table = read_windows_table(str(out))
+        around = (table.chroms == "chr20") & (table.starts <= summit) & (table.ends > summit)
+        assert around.sum() == 2
+        return table.labels[around, 0]
+
+    assert main(["--genome", inputs["genome"], "--peaks", inputs["ctcf"], "--keep-negatives", "1", "-o", str(out)]) == 0
+    assert not labels_at(4_999_500).any()
+    peaks = tmp_path / "CTCF.bed"
+    peaks.write_text(open(inputs["ctcf"]).read() + "chr20\t4999000\t5002000\n")
+    assert main(["--genome", inputs["genome"], "--peaks", str(peaks), "--keep-negatives", "1", "-o", str(out)]) == 0
+    assert labels_at(4_999_500).all()
+    peaks.write_text(open(inputs["ctcf"]).read() + "chr20\t5000100\t5001000\n")
+    assert main(["--genome", inputs["genome"], "--peaks", str(peaks), "-o", str(out)]) == 1
+    assert "starts past the end of chr20 (5,000,000 bp in the genome)" in capsys.readouterr().err
