@@ -148,10 +148,15 @@ def make_readable(path):
 def atomic_paths(paths):
     """Yield temporary paths (hidden, beside each target) for writers that need a file name;
     all are renamed to `paths` when the block succeeds, all removed when it fails."""
-    temporary = [os.path.join(output_folder(p), f".{os.path.basename(p)}.part") for p in paths]
+    temporary = []
     try:
+        for path in paths:  # unique names: two runs on one folder never write into each other's file
+            fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".part", dir=output_folder(path))
+            os.close(fd)
+            temporary.append(tmp)
         yield temporary
         for tmp, path in zip(temporary, paths):
+            make_readable(tmp)
             os.replace(tmp, path)
     except BaseException:
         for tmp in temporary:

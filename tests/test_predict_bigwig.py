@@ -45,7 +45,11 @@ def test_bigwigs_on_real_chr22_are_valid(model_path, shared_data, tmp_path):
     genome = str(shared_data / "hg19" / "chr22.fa.gz")
     assert main(["--model", model_path, "--genome", genome, "--outdir", str(tmp_path)]) == 0
     assert sorted(os.listdir(tmp_path)) == ["CTCF.bw", "H3K4me3.bw"]
+    umask = os.umask(0)
+    os.umask(umask)
     for name in ("CTCF.bw", "H3K4me3.bw"):
+        # written under a private temporary name (mode 0600), then given a new file's permissions
+        assert os.stat(tmp_path / name).st_mode & 0o777 == 0o666 & ~umask
         chroms, table = intervals(str(tmp_path / name), "chr22")
         assert chroms == {"chr22": 51_304_566}
         starts, ends, values = table[:, 0], table[:, 1], table[:, 2]
