@@ -400,11 +400,16 @@ def _train(genome, table, settings, strategy, output, command_line, resume, peak
         raise InputError("--max-minutes cannot be used with --distribute multi-worker (each worker would stop "
                          "on its own clock)")
     steps = settings.steps_per_epoch or math.ceil(len(train_rows) / batch_size)
-    checkpoint = output + ".checkpoint.keras"
+    # Until the run ends, the best model so far and the checkpoint live beside the output, which an
+    # interrupted or failed run leaves as it was.
+    checkpoint, best_so_far = output + ".checkpoint.keras", output + ".best.keras"
     configure_determinism(settings.seed)
     with strategy_scope(strategy):
         if resume and os.path.exists(checkpoint):
             model, state = resume_state(checkpoint, table, settings)
+            if not os.path.exists(best_so_far):
+                raise InputError(f"{checkpoint}: its run's best model {best_so_far} is missing: remove the "
+                                 f"checkpoint or run without --resume")
             message(f"resuming from {checkpoint} after epoch {state.epoch}")
         else:
             model = new_model(table, settings, train_rows)
@@ -455,7 +460,7 @@ def _train(genome, table, settings, strategy, output, command_line, resume, peak
         improved = record["valid_mean_auprc"] > state.best_auprc
         if improved:
             state.best_auprc, state.best_epoch = record["valid_mean_auprc"], state.epoch
-            save_model(model, output, model_metadata(table, settings, state, extra))
+            save_model(model, best_so_far, model_metadata(table, settings, state, extra))
         if settings.patience and state.epoch - state.best_epoch >= settings.patience:
             state.stop = f"no improvement in {settings.patience} epochs"
         message(f"epoch {state.epoch}: train loss {record['train_loss']:.4f}, valid loss {record['valid_loss']:.4f}, "
@@ -465,7 +470,7 @@ def _train(genome, table, settings, strategy, output, command_line, resume, peak
         save_model(model, checkpoint, model_metadata(table, settings, state, extra))
     if state.stop:
         message(f"stopped after epoch {state.epoch}: {state.stop}; the best model is epoch {state.best_epoch}")
-    best, _ = load_model(output)
+    best, _ = load_model(best_so_far)
     final = {"valid": state.history[state.best_epoch - 1]["valid"]}
     if len(test_rows):
         test_predictions = predict_rows(best, genome, table, test_rows, batch_size, settings.loader_threads,
@@ -480,6 +485,7 @@ def _train(genome, table, settings, strategy, output, command_line, resume, peak
     metadata = model_metadata(table, settings, state, extra)
     save_model(best, output, metadata)
     os.unlink(checkpoint)
+    os.unlink(best_so_far)
     return best, metadata
 
 

@@ -246,6 +246,7 @@ def test_resume_after_a_real_interruption(windows, test_data, tmp_path):
     args = [str(Path(sys.executable).parent / "deepgmap-train-model"), "--genome", str(test_data / "genome.fa.gz"),
             "--windows", windows, "--width-scale", str(TINY), "--epochs", "3", "--steps-per-epoch", "30",
             "--batch-size", "20", "--max-valid-windows", "100", "--patience", "0", "-o", str(output)]
+    output.write_bytes(b"an earlier model")  # a killed run must leave it as it was
     process = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
     while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
@@ -254,11 +255,13 @@ def test_resume_after_a_real_interruption(windows, test_data, tmp_path):
     process.wait()
     stopped_after = read_metadata(str(checkpoint))["state"]["epoch"]
     assert 1 <= stopped_after < 3
+    assert output.read_bytes() == b"an earlier model"
     resumed = subprocess.run(args + ["--resume"], capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
     assert f"resuming from {checkpoint} after epoch {stopped_after}" in resumed.stderr
     history = read_metadata(str(output))["state"]["history"]
-    assert [record["epoch"] for record in history] == [1, 2, 3] and not checkpoint.exists()
+    assert [record["epoch"] for record in history] == [1, 2, 3]
+    assert sorted(os.listdir(tmp_path)) == ["m.keras"]  # no checkpoint or best-so-far file left
 
 
 def test_resume_refuses_a_checkpoint_of_another_architecture(genome, windows, tmp_path):
@@ -277,7 +280,8 @@ def test_resume_names_every_setting_that_differs(genome, windows, tmp_path):
     table = read_windows_table(windows)
     output = str(tmp_path / "m.keras")
     train_model(genome, table, small_settings(learning_rate=1e-3), output, "test")
-    shutil.copy(output, output + ".checkpoint.keras")  # as an interrupted run leaves them
+    for left_by_an_interrupted_run in (".checkpoint.keras", ".best.keras"):
+        shutil.copy(output, output + left_by_an_interrupted_run)
     with pytest.raises(InputError) as refused:
         train_model(genome, table, small_settings(seed=4, learning_rate=2e-3), output, "test", resume=True)
     assert "seed 3, this run 4" in str(refused.value) and "learning-rate 0.001, this run 0.002" in str(refused.value)

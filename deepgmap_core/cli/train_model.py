@@ -34,7 +34,9 @@ that epoch and keeps the best model so far: set it below a job's wall-time limit
 Every epoch the model is scored on the 'valid' split (AUROC and AUPRC per class); the best
 model by mean AUPRC is written to --output, and training stops after --patience epochs
 without improvement. At the end the best model is scored on the 'test' split. A checkpoint
-(OUTPUT.checkpoint.keras) is written after each epoch; --resume continues from it.
+(OUTPUT.checkpoint.keras) and the best model so far (OUTPUT.best.keras) are written after each
+epoch; --resume continues from them. OUTPUT itself is written once, at the end: an interrupted
+or failed run leaves an existing OUTPUT as it was.
 The model file carries the class names, window size, one-hot order, model name and width,
 the chromosome split, the seed, package versions and the metrics.
 
