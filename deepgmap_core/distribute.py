@@ -17,6 +17,7 @@ import tempfile
 import numpy as np
 
 from .errors import InputError
+from .fileio import output_group
 
 # Keras and TensorFlow are imported where used: the command line imports this module for its
 # choices before it sets up TensorFlow's start-up.
@@ -133,6 +134,7 @@ def worker_output(strategy, path):
         return
     folder = tempfile.mkdtemp(prefix="deepgmap-worker-")
     try:
-        yield os.path.join(folder, os.path.basename(path))
+        with output_group():  # its files land in the private folder before the folder goes
+            yield os.path.join(folder, os.path.basename(path))
     finally:
         shutil.rmtree(folder, ignore_errors=True)

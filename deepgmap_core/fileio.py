@@ -68,13 +68,46 @@ def open_text(path, what="file"):
     return io.TextIOWrapper(binary, encoding="utf-8", errors="replace")
 
 
+# Outputs of the run in progress waiting to be renamed into place together (see output_group).
+_PENDING_GROUPS = []
+
+
+@contextlib.contextmanager
+def output_group():
+    """Outputs finished inside the block (atomic_output, atomic_paths) are renamed into place
+    together when it ends without an exception, and all removed otherwise: a run that fails or
+    is interrupted late replaces none of an earlier run's outputs. Every command runs in one."""
+    pending = []
+    _PENDING_GROUPS.append(pending)
+    try:
+        yield
+    except BaseException:
+        for tmp, _ in pending:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        raise
+    finally:
+        _PENDING_GROUPS.remove(pending)
+    for tmp, path in pending:
+        os.replace(tmp, path)
+
+
+def _commit(tmp, path, immediate):
+    make_readable(tmp)
+    if _PENDING_GROUPS and not immediate:
+        _PENDING_GROUPS[-1].append((tmp, path))
+    else:
+        os.replace(tmp, path)
+
+
 @contextlib.contextmanager
 def atomic_output(path):
     """Yield a binary stream for `path` ('-' = stdout); BGZF (bgzip: gzip that tabix and htslib can
     index) when the name ends in .gz.
 
     The data go to a hidden temporary file in the same folder, renamed over `path`
-    only after the block finished without an exception.
+    only after the block finished without an exception (inside an output_group, when the
+    group ends).
     """
     if path == "-":
         yield sys.stdout.buffer
@@ -95,8 +128,7 @@ def atomic_output(path):
             os.fsync(synced)
         finally:
             os.close(synced)
-        make_readable(tmp)
-        os.replace(tmp, path)
+        _commit(tmp, path, immediate=False)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -145,24 +177,24 @@ def make_readable(path):
 
 
 @contextlib.contextmanager
-def atomic_paths(paths):
-    """Yield temporary paths (hidden, beside each target) for writers that need a file name;
-    all are renamed to `paths` when the block succeeds, all removed when it fails."""
+def atomic_paths(paths, suffix=".part", immediate=False):
+    """Yield temporary paths (hidden, beside each target, ending in `suffix`) for writers that
+    need a file name; all are renamed to `paths` when the block succeeds (inside an
+    output_group, when the group ends, unless `immediate`), all removed when it fails."""
     temporary = []
     try:
         for path in paths:  # unique names: two runs on one folder never write into each other's file
-            fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".part", dir=output_folder(path))
+            fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=suffix, dir=output_folder(path))
             os.close(fd)
             temporary.append(tmp)
         yield temporary
-        for tmp, path in zip(temporary, paths):
-            make_readable(tmp)
-            os.replace(tmp, path)
     except BaseException:
         for tmp in temporary:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
         raise
+    for tmp, path in zip(temporary, paths):
+        _commit(tmp, path, immediate)
 
 
 class PrivateFolder:

@@ -460,14 +460,14 @@ def _train(genome, table, settings, strategy, output, command_line, resume, peak
         improved = record["valid_mean_auprc"] > state.best_auprc
         if improved:
             state.best_auprc, state.best_epoch = record["valid_mean_auprc"], state.epoch
-            save_model(model, best_so_far, model_metadata(table, settings, state, extra))
+            save_model(model, best_so_far, model_metadata(table, settings, state, extra), immediate=True)
         if settings.patience and state.epoch - state.best_epoch >= settings.patience:
             state.stop = f"no improvement in {settings.patience} epochs"
         message(f"epoch {state.epoch}: train loss {record['train_loss']:.4f}, valid loss {record['valid_loss']:.4f}, "
                 f"valid AUROC {record['valid_mean_auroc']:.4f}, AUPRC {record['valid_mean_auprc']:.4f}"
                 f"{' (best so far)' if improved else ''}; {record['samples_per_second']:.1f} samples/s, "
                 f"{state.seconds / 60:.1f} min")
-        save_model(model, checkpoint, model_metadata(table, settings, state, extra))
+        save_model(model, checkpoint, model_metadata(table, settings, state, extra), immediate=True)
     if state.stop:
         message(f"stopped after epoch {state.epoch}: {state.stop}; the best model is epoch {state.best_epoch}")
     best, _ = load_model(best_so_far)

@@ -8,6 +8,7 @@ import sys
 
 from .. import __version__
 from ..errors import InputError
+from ..fileio import output_group
 from ..progress import message
 
 EXIT_INPUT_ERROR = 1
@@ -118,7 +119,8 @@ def run_tool(prog, parser, action, argv=None):
     exit code; the action may return its own exit code."""
     args = parser.parse_args(argv)
     try:
-        code = action(args, argv)
+        with output_group():  # a run's outputs replace earlier ones together, at its end, or not at all
+            code = action(args, argv)
     except InputError as error:
         message(f"{prog}: error: {error}")
         return EXIT_INPUT_ERROR

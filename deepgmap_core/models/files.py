@@ -13,28 +13,21 @@ import zipfile
 import keras
 
 from ..errors import InputError
-from ..fileio import check_readable, make_readable
+from ..fileio import atomic_paths, check_readable
 from . import layers  # noqa: F401  (registers the custom layers for loading)
 
 METADATA_ENTRY = "deepgmap.json"
 FORMAT = "deepgmap-model/1"
 
 
-def save_model(model, path, metadata):
-    """Write model + metadata to `path` atomically (temporary name in the same folder, then rename)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".keras", dir=folder)
-    os.close(fd)
-    try:
+def save_model(model, path, metadata, immediate=False):
+    """Write model + metadata to `path` atomically (fileio.atomic_paths: a temporary name in the
+    same folder, then a rename; `immediate` renames at once even inside an output group, for
+    files a run reads back, as its checkpoint)."""
+    with atomic_paths([path], suffix=".keras", immediate=immediate) as (tmp,):
         model.save(tmp)
         with zipfile.ZipFile(tmp, "a") as archive:
             archive.writestr(METADATA_ENTRY, json.dumps({"format": FORMAT, **metadata}, indent=2, default=str))
-        make_readable(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def read_metadata(path):
