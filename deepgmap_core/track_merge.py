@@ -8,6 +8,8 @@ intervals, unchanged: merging the per-chromosome parts of a genome-wide run give
 that the single run writes.
 """
 
+import os
+import struct
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,13 +30,24 @@ class MergeSummary:
 
 
 def open_bigwig(path):
-    """pyBigWig handle of `path`; InputError unless it is a bigWig (checked by its magic number
-    first, so that libBigWig prints nothing about other files)."""
+    """pyBigWig handle of `path`; InputError unless it is a whole bigWig: its magic number (checked
+    first, so that libBigWig prints nothing about other files), and every section its header and
+    zoom headers point to inside the file (libBigWig reads a truncated file's first intervals and
+    silently misses the rest)."""
     check_readable(path, "bigWig")
     with open(path, "rb") as handle:
-        magic = handle.read(4)
-    if magic != BIGWIG_MAGIC:
-        raise InputError(f"{path}: not a bigWig file")
+        header = handle.read(64)
+        if header[:4] != BIGWIG_MAGIC:
+            raise InputError(f"{path}: not a bigWig file")
+        zoom_levels, chrom_tree, full_data, full_index = struct.unpack_from("<2xH3Q", header, 4)
+        zooms = handle.read(24 * zoom_levels)
+    # each offset with the least its section holds: a B+ tree and an R-tree header, a data count
+    ends = [chrom_tree + 32, full_data + 4, full_index + 48]
+    for level in range(len(zooms) // 24):
+        data, index = struct.unpack_from("<8x2Q", zooms, 24 * level)
+        ends += [data + 4, index + 48]
+    if len(header) < 64 or len(zooms) < 24 * zoom_levels or max(ends) > os.path.getsize(path):
+        raise InputError(f"{path}: truncated bigWig (its header points past the end of the file)")
     return pyBigWig.open(path)
 
 

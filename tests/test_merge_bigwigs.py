@@ -116,3 +116,15 @@ def test_a_file_that_is_no_bigwig_is_refused(test_data, tmp_path, capsys):
     assert one_line_error(capsys).endswith("regions.bed: not a bigWig file")
     assert merge(["-o", str(tmp_path / "missing" / "merged.bw"), str(test_data / "regions.bed")]) == 1
     assert "output folder" in one_line_error(capsys)
+
+
+@pytest.mark.parametrize("kept", [0.05, 0.3, 0.6, 0.9, 0.99])
+def test_a_truncated_bigwig_is_refused(single_job, tmp_path, capsys, kept):
+    """The chr20 + chr22 CTCF track of the example model cut short (an interrupted copy): libBigWig
+    read the first intervals of such a file and silently missed the rest."""
+    whole = (single_job / "CTCF.bw").read_bytes()
+    cut = tmp_path / "cut.bw"
+    cut.write_bytes(whole[:int(len(whole) * kept)])
+    assert merge(["-o", str(tmp_path / "merged.bw"), str(cut)]) == 1
+    assert one_line_error(capsys).endswith("cut.bw: truncated bigWig (its header points past the end of the file)")
+    assert os.listdir(tmp_path) == ["cut.bw"]

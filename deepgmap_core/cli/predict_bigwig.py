@@ -150,6 +150,10 @@ def run(args, argv):
     settings.check()
     classes = metadata["class_names"]
     stems = [file_stem(name) for name in classes]
+    clashing = [(a, b) for i, a in enumerate(classes) for b in classes[i + 1:] if file_stem(a) == file_stem(b)]
+    if clashing:
+        raise InputError(f"classes {clashing[0][0]!r} and {clashing[0][1]!r} would both be written as "
+                         f"{file_stem(clashing[0][0])}.bw: rename one (make-training-windows --names)")
     thresholds = peak_thresholds(metadata, args.threshold)
     half_width = peak_half_width(labelled_window(metadata)[0], stride)
     os.makedirs(args.outdir, exist_ok=True)
