@@ -4,7 +4,9 @@ evaluation and the overfitting test equal to scikit-learn, saliency equal to fin
 differences, peaks bounded around local maxima with their threshold's provenance, bedGraph,
 another species, bad input."""
 
+import json
 import os
+import zipfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -271,6 +273,7 @@ def test_another_species(model_path, shared_data, tmp_path):
     ("saliency_without_regions", "--saliency needs --regions"),
     ("other_window_table", "the model reads 1000 bp"),
     ("bad_threshold", "--threshold must be 'auto' or a number, got 'high'"),
+    ("class_names_one_file", "classes 'K562/mark' and 'K562:mark' would both be written as K562_mark.bw"),
 ])
 def test_bad_input_gives_one_line(model_path, test_data, tmp_path, capsys, case, expected):
     args = ["--model", model_path, "--genome", str(test_data / "genome.fa.gz"), "--outdir", str(tmp_path / "out")]
@@ -284,6 +287,16 @@ def test_bad_input_gives_one_line(model_path, test_data, tmp_path, capsys, case,
         args += ["--chroms", "chrX"]
     elif case == "saliency_without_regions":
         args += ["--saliency"]
+    elif case == "class_names_one_file":  # the model file with its two classes renamed
+        with zipfile.ZipFile(model_path) as source, zipfile.ZipFile(tmp_path / "m.keras", "w") as target:
+            for item in source.infolist():
+                data = source.read(item)
+                if item.filename == "deepgmap.json":
+                    metadata = json.loads(data)
+                    metadata["class_names"] = ["K562/mark", "K562:mark"]
+                    data = json.dumps(metadata).encode()
+                target.writestr(item, data)
+        args[1] = str(tmp_path / "m.keras")
     elif case == "bad_threshold":
         args += ["--peaks-out", str(tmp_path / "peaks"), "--threshold", "high"]
     else:
