@@ -234,6 +234,16 @@ def check_training_data(table, genome, train_rows, valid_rows, batch_size):
                 warn(f"class {name} has no positive window in the {split} split: its AUPRC there is undefined")
 
 
+def reseed_random_layers(model, seed, epoch):
+    """Set the random state of the model's dropout layers from (seed, epoch) at an epoch's start.
+    Keras keeps it outside the saved weights, so a run resumed from a checkpoint drew other
+    dropout masks than the uninterrupted run; now both draw the same."""
+    states = [v for v in model.non_trainable_variables if v.path.endswith("seed_generator_state")]
+    for index, state in enumerate(states):
+        first = np.random.default_rng([seed, epoch, index]).integers(1, 2**31 - 1)
+        state.assign(np.array([first, 0], dtype=state.dtype))
+
+
 def configure_determinism(seed):
     """Same seed, same inputs, same weights (on CPU): seeds Python, numpy and the backend,
     and asks TensorFlow for deterministic kernels."""
@@ -430,6 +440,8 @@ def _train(genome, table, settings, strategy, output, command_line, resume, peak
     # threads took a third of the two cores here; the next batch is read in a thread instead.
     while state.epoch < settings.epochs and not state.stop:
         batches.epoch = state.epoch
+        if strategy is None:
+            reseed_random_layers(model, settings.seed, state.epoch)
         started, losses, done = time.monotonic(), [], 0
         with ProgressBar(steps * batch_size, f"epoch {state.epoch + 1}/{settings.epochs}", "samples") as bar:
             for x, y in prefetched(batches, settings.loader_threads):

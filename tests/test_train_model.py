@@ -241,11 +241,19 @@ def test_cli_writes_model_metrics_and_report(windows, test_data, tmp_path, capsy
 
 
 def test_resume_after_a_real_interruption(windows, test_data, tmp_path):
+    """SIGKILL early in epoch 2, --resume: the model equals, bit for bit, the one an uninterrupted
+    run with the same seed trains (conv4-FRSS: its dropout masks too, whose random state Keras
+    does not save)."""
     output = tmp_path / "m.keras"
     checkpoint = Path(str(output) + ".checkpoint.keras")
-    args = [str(Path(sys.executable).parent / "deepgmap-train-model"), "--genome", str(test_data / "genome.fa.gz"),
-            "--windows", windows, "--width-scale", str(TINY), "--epochs", "3", "--steps-per-epoch", "30",
-            "--batch-size", "20", "--max-valid-windows", "100", "--patience", "0", "-o", str(output)]
+    common = [str(Path(sys.executable).parent / "deepgmap-train-model"), "--genome", str(test_data / "genome.fa.gz"),
+              "--windows", windows, "--model", "conv4-frss", "--width-scale", str(TINY), "--epochs", "3",
+              "--steps-per-epoch", "30", "--batch-size", "20", "--max-valid-windows", "100", "--patience", "0",
+              "--seed", "5"]
+    uninterrupted = tmp_path / "uninterrupted" / "m.keras"
+    uninterrupted.parent.mkdir()
+    assert subprocess.run(common + ["-o", str(uninterrupted)], capture_output=True).returncode == 0
+    args = common + ["-o", str(output)]
     output.write_bytes(b"an earlier model")  # a killed run must leave it as it was
     process = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
@@ -261,7 +269,13 @@ def test_resume_after_a_real_interruption(windows, test_data, tmp_path):
     assert f"resuming from {checkpoint} after epoch {stopped_after}" in resumed.stderr
     history = read_metadata(str(output))["state"]["history"]
     assert [record["epoch"] for record in history] == [1, 2, 3]
-    assert sorted(os.listdir(tmp_path)) == ["m.keras"]  # no checkpoint or best-so-far file left
+    assert sorted(os.listdir(tmp_path)) == ["m.keras", "uninterrupted"]  # no checkpoint or best-so-far file left
+    expected = read_metadata(str(uninterrupted))["state"]["history"]
+    assert [(r["train_loss"], r["valid_loss"]) for r in history] == [(r["train_loss"], r["valid_loss"]) for r in expected]
+    resumed_model, _ = load_model(str(output))
+    expected_model, _ = load_model(str(uninterrupted))
+    for resumed_weights, expected_weights in zip(resumed_model.get_weights(), expected_model.get_weights()):
+        assert np.array_equal(resumed_weights, expected_weights)
 
 
 def test_resume_refuses_a_checkpoint_of_another_architecture(genome, windows, tmp_path):
