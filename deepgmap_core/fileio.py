@@ -81,6 +81,9 @@ def output_group():
     _PENDING_GROUPS.append(pending)
     try:
         yield
+    except BrokenPipeError:  # the reader of stdout went away (`| head`): the finished files stand
+        _replace_all(pending)
+        raise
     except BaseException:
         for tmp, _ in pending:
             with contextlib.suppress(OSError):
@@ -88,6 +91,10 @@ def output_group():
         raise
     finally:
         _PENDING_GROUPS.remove(pending)
+    _replace_all(pending)
+
+
+def _replace_all(pending):
     for tmp, path in pending:
         os.replace(tmp, path)
 

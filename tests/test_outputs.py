@@ -22,19 +22,22 @@ def write_two_outputs(folder, fail_after):
         # finished files wait under their temporary names until the run ends
         assert (folder / "table.tsv").read_text() == "old table\n"
         if fail_after:
-            raise InputError("a late failure")
+            raise fail_after
     return action
 
 
-@pytest.mark.parametrize("fail_after", [False, True])
-def test_outputs_are_committed_together_at_the_end_or_not_at_all(tmp_path, capsys, fail_after):
+@pytest.mark.parametrize("fail_after", [None, InputError("a late failure"), BrokenPipeError()],
+                         ids=["success", "late_failure", "stdout_reader_gone"])
+def test_outputs_are_committed_together_at_the_end_or_not_at_all(tmp_path, capfd, fail_after):
+    """A failure commits nothing; a closed stdout pipe (`| head`) is not a failure of ours: the
+    finished files stand."""
     (tmp_path / "table.tsv").write_text("old table\n")
     (tmp_path / "track.bw").write_text("old track\n")
     code = run_tool("deepgmap-test", argparse.ArgumentParser(), write_two_outputs(tmp_path, fail_after), [])
     assert sorted(os.listdir(tmp_path)) == ["table.tsv", "track.bw"]  # no temporary file left
     contents = [(tmp_path / name).read_text() for name in ("table.tsv", "track.bw")]
-    if fail_after:
-        assert code == 1 and capsys.readouterr().err == "deepgmap-test: error: a late failure\n"
+    if isinstance(fail_after, InputError):
+        assert code == 1 and capfd.readouterr().err == "deepgmap-test: error: a late failure\n"
         assert contents == ["old table\n", "old track\n"]
     else:
         assert code == 0 and contents == ["new table\n", "new track\n"]
