@@ -1,19 +1,28 @@
 """The one place that writes messages and progress bars to stderr.
 
 Progress bars are drawn only when stderr is a terminal, so logs and pipes stay clean.
+Quiet (a command's -q) keeps only warnings and errors.
 """
 
 import sys
 import time
 
+_quiet = False
 
-def message(text):
-    """Write one line of information to stderr."""
-    print(text, file=sys.stderr, flush=True)
+
+def set_quiet(quiet):
+    global _quiet
+    _quiet = bool(quiet)
+
+
+def message(text, essential=False):
+    """Write one line of information to stderr (unless quiet; `essential` lines always)."""
+    if essential or not _quiet:
+        print(text, file=sys.stderr, flush=True)
 
 
 def warn(text):
-    message(f"warning: {text}")
+    message(f"warning: {text}", essential=True)
 
 
 class ProgressBar:
@@ -24,7 +33,7 @@ class ProgressBar:
         self.label = label
         self.unit = unit
         self.done = 0
-        self.enabled = sys.stderr.isatty()
+        self.enabled = sys.stderr.isatty() and not _quiet
         self._start = time.monotonic()
         self._last_draw = 0.0
 

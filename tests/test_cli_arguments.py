@@ -95,3 +95,19 @@ def test_outputs_are_checked_before_any_work(command, test_data, tmp_path, capsy
     stderr = capsys.readouterr().err
     assert stderr.count("\n") == 1 and ("does not exist" in stderr or "not an output folder" in stderr), stderr
     assert sorted(os.listdir(tmp_path)) == ["a_file"]
+
+
+def test_quiet_keeps_only_warnings_and_errors_and_verbose_names_the_device(test_data, tmp_path, capsys):
+    windows = ["--genome", str(test_data / "genome.fa.gz"), "--peaks", str(test_data / "CTCF.bed"),
+               "--valid-chroms", "chr22", "-o", str(tmp_path / "w.tsv")]
+    assert make_training_windows.main(windows) == 0
+    assert "CTCF" in capsys.readouterr().err  # the summary table
+    assert make_training_windows.main(windows + ["-q"]) == 0
+    assert capsys.readouterr().err == ""
+    assert make_training_windows.main(windows[:-4] + ["-q", "-o", str(tmp_path / "w.tsv")]) == 0
+    assert capsys.readouterr().err.startswith("warning: no --test-chroms or --valid-chroms")
+    assert motif_extract.main(["-v", "--model", str(test_data / "model.keras"), "-o", str(tmp_path / "k.meme")]) == 0
+    assert ", computing on " in capsys.readouterr().err  # the device the backend found
+    with pytest.raises(SystemExit):
+        motif_extract.main(["-v", "-q", "--model", str(test_data / "model.keras"), "-o", str(tmp_path / "k.meme")])
+    assert "not allowed with argument" in capsys.readouterr().err

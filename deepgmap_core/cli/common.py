@@ -9,7 +9,7 @@ import sys
 from .. import __version__
 from ..errors import InputError
 from ..fileio import output_group
-from ..progress import message
+from ..progress import message, set_quiet
 
 EXIT_INPUT_ERROR = 1
 
@@ -28,19 +28,29 @@ class ArgumentParser(argparse.ArgumentParser):
 def make_parser(prog, description, epilog=None):
     parser = ArgumentParser(prog=prog, description=description, epilog=epilog, formatter_class=HelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    talk = parser.add_mutually_exclusive_group()
+    talk.add_argument("-v", "--verbose", action="store_true",
+                      help="also the backend's own start-up messages (where a GPU node's CUDA errors appear) and "
+                           "the device it found")
+    talk.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr")
     return parser
+
+
+# Set by run_tool from -v: import_keras then lets the backend's messages through.
+_verbose = False
 
 
 def import_keras(onednn):
     """Import Keras with TensorFlow's start-up notices kept off stderr (they are printed from C++
     before its log settings apply). oneDNN: on for prediction (faster here), off for training
     (30-45% slower on this kind of CPU)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if _verbose else "3")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1" if onednn else "0")
     saved = os.dup(2)
     try:
         with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
+            if not _verbose:
+                os.dup2(devnull.fileno(), 2)
             import keras  # noqa: F401
     except ModuleNotFoundError as error:
         raise InputError(f"{error.name} is not installed: this tool needs Keras 3 with a backend "
@@ -48,6 +58,10 @@ def import_keras(onednn):
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+    if _verbose:
+        from ..training import accelerator
+
+        message(f"Keras {keras.__version__}, backend {keras.backend.backend()}, computing on {accelerator()}")
 
 
 def finite_float(text):
@@ -117,12 +131,15 @@ def command_line(prog, argv):
 def run_tool(prog, parser, action, argv=None):
     """Parse `argv`, run `action(args, argv)` and turn expected failures into one line and an
     exit code; the action may return its own exit code."""
+    global _verbose
     args = parser.parse_args(argv)
+    _verbose = getattr(args, "verbose", False)
+    set_quiet(getattr(args, "quiet", False))
     try:
         with output_group():  # a run's outputs replace earlier ones together, at its end, or not at all
             code = action(args, argv)
     except InputError as error:
-        message(f"{prog}: error: {error}")
+        message(f"{prog}: error: {error}", essential=True)
         return EXIT_INPUT_ERROR
     except BrokenPipeError:
         # The reader of our stdout went away (e.g. `| head`): not an error of ours.
@@ -130,9 +147,9 @@ def run_tool(prog, parser, action, argv=None):
         return 0
     except OSError as error:
         where = f"{error.filename}: " if error.filename else ""
-        message(f"{prog}: error: {where}{error.strerror or error}")
+        message(f"{prog}: error: {where}{error.strerror or error}", essential=True)
         return EXIT_INPUT_ERROR
     except KeyboardInterrupt:
-        message(f"{prog}: interrupted")
+        message(f"{prog}: interrupted", essential=True)
         return 130
     return code or 0
