@@ -10,9 +10,10 @@ import numpy as np
 
 from .errors import InputError
 from .fileio import check_readable
+from .genome import ONE_HOT_ORDER
 from .models.layers import FRSSConv1D
 
-MEME_ORDER = [0, 2, 1, 3]  # A,G,C,T -> A,C,G,T
+MEME_ORDER = [ONE_HOT_ORDER.index(base) for base in "ACGT"]  # the suite's one-hot columns in MEME's order
 DEFAULT_SCALE = 100.0
 
 

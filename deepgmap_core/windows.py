@@ -462,6 +462,9 @@ def read_windows_table(path):
                 break
         if header is None or header[:4] != ["chrom", "start", "end", "split"]:
             raise InputError(f"{path}: not a windows table (no '#chrom start end split ...' header)")
+        if metadata.get("one_hot_order", ONE_HOT_ORDER) != ONE_HOT_ORDER:
+            raise InputError(f"{path}: made for one-hot order {metadata['one_hot_order']}, this suite uses "
+                             f"{ONE_HOT_ORDER}")
         body = handle.read()
     # One split over the whole body (C speed); a row count that does not divide means ragged rows.
     # Object cells: one-character labels are Python's cached strings (8 bytes a cell, not 4 x the longest).

@@ -345,3 +345,12 @@ def test_a_peak_past_the_chromosome_end_still_labels_its_windows(inputs, tmp_pat
     peaks.write_text(open(inputs["ctcf"]).read() + "chr20\t5000100\t5001000\n")
     assert main(["--genome", inputs["genome"], "--peaks", str(peaks), "-o", str(out)]) == 1
     assert "starts past the end of chr20 (5,000,000 bp in the genome)" in capsys.readouterr().err
+
+
+def test_a_table_made_for_another_one_hot_order_is_refused(test_data, tmp_path):
+    text = (test_data / "windows.tsv").read_text()
+    assert "##one_hot_order=AGCT\n" in text
+    path = tmp_path / "acgt.tsv"
+    path.write_text(text.replace("##one_hot_order=AGCT\n", "##one_hot_order=ACGT\n"))
+    with pytest.raises(InputError, match="made for one-hot order ACGT, this suite uses AGCT"):
+        read_windows_table(str(path))

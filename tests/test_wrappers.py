@@ -28,3 +28,18 @@ def test_wrapper_takes_its_version_from_the_token_and_has_an_example_and_citatio
     help_text = tool.find("help").text
     assert "**What it does**" in help_text and "**Example**" in help_text
     assert tool.find("expand[@macro='citations']") is not None
+
+
+@pytest.mark.parametrize("wrapper", WRAPPERS, ids=lambda path: path.stem)
+def test_each_wrapper_runs_and_versions_its_own_executable(wrapper):
+    """The @BINARY@ token (the version command of macros.xml uses it) is the console script of
+    setup.py whose module has the wrapper's name; Keras tools require TensorFlow."""
+    tool = ElementTree.parse(wrapper).getroot()
+    tokens = {token.get("name"): token.text for token in tool.iter("token")}
+    scripts = dict(line.strip().strip('",').split(" = ") for line in (TOOLS.parent / "setup.py").read_text().splitlines()
+                   if line.strip().startswith('"deepgmap-'))
+    assert scripts[tokens["@BINARY@"]] == f"deepgmap_core.cli.{wrapper.stem}:main"
+    assert "@BINARY@" in tool.find("command").text
+    requirements = [r.text for r in tool.iter("requirement")]
+    if wrapper.stem in ("train_model", "predict_bigwig", "score_variants", "motif_extract"):
+        assert "tensorflow" in requirements
