@@ -311,6 +311,8 @@ def write_table(path, rows, classes=("CTCF",)):
 
 @pytest.mark.parametrize("rows, extra, expected", [
     ([("chr20", 1_000_000, 1_001_000, "train", 1), ("chrX", 0, 1000, "valid", 1)], [], "chromosome(s) the genome lacks"),
+    ([("chr20", 4_999_500, 5_000_500, "train", 1), ("chr22", 20_500_000, 20_501_000, "valid", 1)], [],
+     "1 window(s) past their chromosome's end in the genome, e.g. chr20:4999500-5000500 (chr20 is 5,000,000 bp)"),
     ([("chr20", 1_000_000, 1_001_000, "train", 1), ("chr20", 1_000_300, 1_001_300, "train", 0)], [], "no windows in the valid split"),
     ([("chr20", 1_000_000, 1_001_000, "train", 1), ("chr22", 20_500_000, 20_501_000, "valid", 0)], [], "no positive window in the valid split"),
     ([("chr20", 1_000_000, 1_001_000, "train", 0), ("chr22", 20_500_000, 20_501_000, "valid", 1)], [], "no positive window in the train split"),
