@@ -40,15 +40,16 @@ class ReadFilter:
 
 
 class IndexedBam(PrivateFolder):
-    """A coordinate-sorted BAM with an index: the given one, one beside the file, or one
-    built in a private temporary folder (nothing is written beside the input).
+    """A coordinate-sorted BAM with an index: the given one, one beside the file (not older
+    than it), or one built in a private temporary folder (nothing is written beside the input).
     Use as a context manager."""
 
     def __init__(self, path, index=None, what="BAM"):
         check_readable(path, what)
         self.path = path
+        # an index older than its BAM (made before the BAM was rewritten) is passed over, as genome.py does
         index = index or next((p for p in (path + ".bai", os.path.splitext(path)[0] + ".bai", path + ".csi")
-                               if os.path.exists(p)), None)
+                               if os.path.exists(p) and os.path.getmtime(p) >= os.path.getmtime(path)), None)
         try:
             if index is None:
                 index = self._build_index(path, what)

@@ -184,6 +184,17 @@ def test_unindexed_sorted_bam_is_indexed_privately(shared_data, tmp_path):
     assert json.load(open(tmp_path / "q.json"))["reads_total"] == 205_035
 
 
+def test_an_index_older_than_its_bam_is_passed_over(shared_data, test_data, tmp_path):
+    """The chr22:20-21 Mb slice of the K562 reads with, beside it, an older index of another BAM
+    (the whole chr22 file's): read through it the reads are wrong; a fresh index reads them right."""
+    shutil.copy(test_data / "K562_H3K4me3.chr22_20M.bam", tmp_path / "reads.bam")
+    shutil.copy(shared_data / "hg19" / "K562_H3K4me3.chr22.bam.bai", tmp_path / "reads.bam.bai")
+    os.utime(tmp_path / "reads.bam.bai", (os.path.getmtime(tmp_path / "reads.bam") - 60,) * 2)
+    assert main(["--bam", str(tmp_path / "reads.bam"), "--peaks", str(tmp_path / "p"), "--min-peaks", "20",
+                 "--qc-json", str(tmp_path / "q.json")]) == 0
+    assert json.load(open(tmp_path / "q.json"))["reads_total"] == 17_307
+
+
 @pytest.mark.parametrize("case", ["unsorted", "unsorted_header", "no_reads", "not_bam", "missing"])
 def test_bad_bams_give_one_line_and_no_output(k562_reads, tmp_path, capsys, case):
     header, reads = k562_reads
