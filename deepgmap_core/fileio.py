@@ -164,6 +164,25 @@ def check_outputs(*paths):
             raise InputError(f"{path}: output folder {folder} is not writable")
 
 
+@contextlib.contextmanager
+def folder_lock(folder, what):
+    """Hold an exclusive lock on an output folder for a run (flock on the folder itself: nothing is
+    written, and the lock goes with the process however it ends); InputError when another run
+    holds it, so two runs never mix their files in one folder."""
+    import fcntl
+
+    os.makedirs(folder, exist_ok=True)
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InputError(f"{folder}: another {what} run is writing to this folder") from None
+        yield
+    finally:
+        os.close(fd)
+
+
 def check_output_folders(*folders):
     """Output folders (created when missing), checked before any work: not a file, writable
     where they exist (pyBigWig crashes the process on a file it cannot open). None passes."""

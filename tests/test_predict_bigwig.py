@@ -19,6 +19,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score  # noqa: E402
 from deepgmap_core.calibration import genome_probabilities  # noqa: E402
 from deepgmap_core.cli.make_training_windows import main as make_windows  # noqa: E402
 from deepgmap_core.cli.predict_bigwig import main  # noqa: E402
+from deepgmap_core.fileio import folder_lock  # noqa: E402
 from deepgmap_core.genome import Genome, one_hot_windows, reverse_complement_one_hot  # noqa: E402
 from deepgmap_core.interpret import class_logits  # noqa: E402
 from deepgmap_core.models.files import load_model  # noqa: E402
@@ -257,6 +258,19 @@ def test_threshold_auto_is_the_models_and_says_how_it_was_chosen(model_path, tes
         assert header["threshold"] == "0.5" and "holds no threshold chosen on validation" in header["threshold_rule"]
         assert header["values"].startswith("probabilities at the class balance of the model's training windows")
     assert "values are probabilities at the genome's class balance" in log
+
+
+def test_a_second_run_on_one_output_folder_fails_cleanly(model_path, test_data, tmp_path, capsys):
+    """While a run holds the folder (as predict-bigwig does for its whole run), another stops at
+    once with one line and writes nothing there; once it is free, the run goes through."""
+    args = ["--model", model_path, "--genome", str(test_data / "genome.fa.gz"), "--chroms", "chr22",
+            "--outdir", str(tmp_path / "out")]
+    with folder_lock(str(tmp_path / "out"), "deepgmap-predict-bigwig"):
+        assert main(args) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "another deepgmap-predict-bigwig run is writing to this folder" in err[0], err
+        assert os.listdir(tmp_path / "out") == []
+    assert main(args) == 0 and sorted(os.listdir(tmp_path / "out")) == ["CTCF.bw", "H3K4me3.bw"]
 
 
 def test_another_species(model_path, shared_data, tmp_path):

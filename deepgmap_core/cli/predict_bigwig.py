@@ -7,7 +7,7 @@ import numpy as np
 
 from ..baselines import SELECTION_WINDOWS, beside_baselines
 from ..errors import InputError
-from ..fileio import atomic_output, atomic_paths, check_output_folders
+from ..fileio import atomic_output, atomic_paths, check_output_folders, folder_lock
 from ..genome import Genome
 from ..peaks import merge_intervals, read_peaks
 from ..progress import ProgressBar, message
@@ -156,8 +156,7 @@ def run(args, argv):
                          f"{file_stem(clashing[0][0])}.bw: rename one (make-training-windows --names)")
     thresholds = peak_thresholds(metadata, args.threshold)
     half_width = peak_half_width(labelled_window(metadata)[0], stride)
-    os.makedirs(args.outdir, exist_ok=True)
-    with Genome(args.genome) as genome:
+    with folder_lock(args.outdir, PROG), Genome(args.genome) as genome:
         chroms = [c for c in genome.names if c in set(args.chroms)] if args.chroms else genome.names
         check_model_for_genome(metadata, genome, args.chroms or [])
         regions = regions_on(genome, args.regions) if args.regions else None
