@@ -12,7 +12,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from deepgmap_core.calibration import calibration_entry, precision_threshold  # noqa: E402
+from deepgmap_core.calibration import calibration_entry, genome_probabilities, precision_threshold  # noqa: E402
 from deepgmap_core.cli.make_training_windows import main as make_windows  # noqa: E402
 from deepgmap_core.errors import InputError  # noqa: E402
 from deepgmap_core.genome import Genome, one_hot_windows  # noqa: E402
@@ -64,7 +64,7 @@ def trained(genome, table, tmp_path_factory):
     return metadata, raw, table.labels[valid, 0]
 
 
-def test_corrected_predictions_give_back_the_held_out_prevalence(table, trained):
+def test_the_correction_is_the_prior_shift_of_the_kept_negatives(table, trained):
     metadata, raw, truth = trained
     (entry,) = metadata["calibration"]["classes"]
     train = table.labels[table.splits == "train", 0]
@@ -73,13 +73,35 @@ def test_corrected_predictions_give_back_the_held_out_prevalence(table, trained)
     assert entry["genome_prevalence"] == pytest.approx(train.sum() / (train.sum() + negatives / KEEP))
     # One class: the odds shrink by exactly the kept fraction of the negatives.
     assert entry["logit_offset"] == pytest.approx(math.log(KEEP))
-    corrected = 1 / (1 + np.exp(-(np.log(raw / (1 - raw)) + entry["logit_offset"])))
-    prevalence = truth.mean()
-    print(f"held-out prevalence {prevalence:.4f}: mean prediction {raw.mean():.4f} as trained, "
+    assert len(truth) > 2000 and 0.05 < truth.mean() < 0.12
+    assert raw.mean() > 2 * truth.mean()  # as trained, at the training windows' balance
+
+
+def test_a_trained_model_corrected_comes_near_the_held_out_prevalence(genome, test_data, tmp_path):
+    """The shipped CTCF model (20 minutes on hg19 chr20 200 bp windows, 8% of the negatives kept) on
+    every 200 bp window of the real chr22 piece outside the blacklist, none dropped: as trained its
+    mean prediction is about 8 times the real share of CTCF windows; corrected, within a factor of
+    2 of it. (Not closer: the correction is exact for a model calibrated on its training windows,
+    and a network trained with strand and shift augmentation is so only roughly: 1.6 times high.)"""
+    from deepgmap_core.models.files import load_model
+
+    path = tmp_path / "w200.tsv"
+    assert make_windows(["--genome", str(test_data / "genome.fa.gz"), "--peaks", str(test_data / "CTCF.bed"),
+                         "--names", "CTCF", "--window", "200", "--stride", "100", "--keep-negatives", "1",
+                         "--blacklist", str(test_data / "blacklist.bed"), "--valid-chroms", "chr22",
+                         "-o", str(path)]) == 0
+    windows = read_windows_table(str(path))
+    rows = np.flatnonzero(windows.chroms == "chr22")
+    model, metadata = load_model(str(test_data / "CTCF_chr20_frss_bn.keras"))
+    x = one_hot_windows(genome, windows.chroms[rows], windows.starts[rows], 200)
+    raw = np.concatenate([predict_batch(model, part, metadata["rc_average"]) for part in np.array_split(x, 4)])
+    corrected = genome_probabilities(raw, metadata)[:, 0]
+    prevalence = windows.labels[rows, 0].mean()
+    print(f"chr22 prevalence {prevalence:.4f}: mean prediction {raw.mean():.4f} as trained, "
           f"{corrected.mean():.4f} corrected")
-    assert len(truth) > 2000 and 0.05 < prevalence < 0.12
-    assert corrected.mean() == pytest.approx(prevalence, rel=0.25)
-    assert raw.mean() > 2 * prevalence
+    assert len(rows) > 5000 and 0.01 < prevalence < 0.1
+    assert raw.mean() > 4 * prevalence
+    assert prevalence / 2 < corrected.mean() < 2 * prevalence
 
 
 ROUNDING = 1e-12   # the test's corrected values differ from the library's in the last bits
