@@ -8,7 +8,7 @@ import numpy as np
 import pysam
 
 from .errors import InputError
-from .fileio import PrivateFolder, check_readable
+from .fileio import PrivateFolder, check_readable, index_is_current
 
 MITOCHONDRIAL = frozenset({"chrM", "chrMT", "MT", "M", "mito", "chrmt"})
 
@@ -47,9 +47,8 @@ class IndexedBam(PrivateFolder):
     def __init__(self, path, index=None, what="BAM"):
         check_readable(path, what)
         self.path = path
-        # an index older than its BAM (made before the BAM was rewritten) is passed over, as genome.py does
         index = index or next((p for p in (path + ".bai", os.path.splitext(path)[0] + ".bai", path + ".csi")
-                               if os.path.exists(p) and os.path.getmtime(p) >= os.path.getmtime(path)), None)
+                               if index_is_current(p, path)), None)
         try:
             if index is None:
                 index = self._build_index(path, what)

@@ -5,6 +5,7 @@ so an interrupted run never leaves a file that looks whole.
 """
 
 import contextlib
+import fcntl
 import gzip
 import io
 import os
@@ -55,6 +56,12 @@ class _CheckedGzipFile(gzip.GzipFile):
 
     def peek(self, n):
         return self._checked(super().peek, n)
+
+
+def index_is_current(index, path):
+    """An index file beside `path` that exists and is not older than it: an index made before the
+    file was rewritten points at the wrong bytes, so the readers pass it over and build a fresh one."""
+    return os.path.exists(index) and os.path.getmtime(index) >= os.path.getmtime(path)
 
 
 def open_text(path, what="file"):
@@ -120,26 +127,18 @@ def atomic_output(path):
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
         return
-    folder = output_folder(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".part", dir=folder)
-    try:
+    with atomic_paths([path]) as (tmp,):
         if path.endswith(".gz"):
-            os.close(fd)
             with pysam.BGZFile(tmp, "wb") as stream:
                 yield stream
         else:
-            with os.fdopen(fd, "wb") as raw:
+            with open(tmp, "wb") as raw:
                 yield raw
         synced = os.open(tmp, os.O_RDONLY)
         try:
             os.fsync(synced)
         finally:
             os.close(synced)
-        _commit(tmp, path, immediate=False)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def output_folder(path):
@@ -169,8 +168,6 @@ def folder_lock(folder, what):
     """Hold an exclusive lock on an output folder for a run (flock on the folder itself: nothing is
     written, and the lock goes with the process however it ends); InputError when another run
     holds it, so two runs never mix their files in one folder."""
-    import fcntl
-
     os.makedirs(folder, exist_ok=True)
     fd = os.open(folder, os.O_RDONLY)
     try:

@@ -13,7 +13,7 @@ import numpy as np
 import pysam
 
 from .errors import InputError
-from .fileio import GZIP_MAGIC, PrivateFolder, check_readable
+from .fileio import GZIP_MAGIC, PrivateFolder, check_readable, index_is_current
 
 ONE_HOT_ORDER = "AGCT"
 
@@ -84,12 +84,6 @@ def _is_bgzf(path):
     return len(header) == 18 and header[:2] == GZIP_MAGIC and header[3] & 4 and header[12:14] == b"BC"
 
 
-def _index_is_current(index, path):
-    """An index beside the FASTA that exists and is not older than it (an index made before the
-    FASTA was edited points at the wrong bytes: such an index is ignored and a fresh one built)."""
-    return os.path.exists(index) and os.path.getmtime(index) >= os.path.getmtime(path)
-
-
 class Genome(PrivateFolder):
     """Random access to a genome FASTA: plain, gzip or bgzip.
 
@@ -126,7 +120,7 @@ class Genome(PrivateFolder):
                 raise InputError(f"{path}: cannot decompress the genome FASTA ({error})") from None
             path, compressed = plain, False
         fai, gzi = path + ".fai", (path + ".gzi" if compressed else None)
-        if not all(_index_is_current(index, path) for index in (fai, gzi) if index):
+        if not all(index_is_current(index, path) for index in (fai, gzi) if index):
             fai = self.private_path("index.fai")
             gzi = self.private_path("index.gzi") if compressed else None
             index_args = ["--fai-idx", fai] + (["--gzi-idx", gzi] if gzi else [])

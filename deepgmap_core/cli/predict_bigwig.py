@@ -150,10 +150,12 @@ def run(args, argv):
     settings.check()
     classes = metadata["class_names"]
     stems = [file_stem(name) for name in classes]
-    clashing = [(a, b) for i, a in enumerate(classes) for b in classes[i + 1:] if file_stem(a) == file_stem(b)]
-    if clashing:
-        raise InputError(f"classes {clashing[0][0]!r} and {clashing[0][1]!r} would both be written as "
-                         f"{file_stem(clashing[0][0])}.bw: rename one (make-training-windows --names)")
+    named = {}
+    for name, stem in zip(classes, stems):
+        if stem in named:
+            raise InputError(f"classes {named[stem]!r} and {name!r} would both be written as {stem}.bw: "
+                             f"rename one (make-training-windows --names)")
+        named[stem] = name
     thresholds = peak_thresholds(metadata, args.threshold)
     half_width = peak_half_width(labelled_window(metadata)[0], stride)
     with folder_lock(args.outdir, PROG), Genome(args.genome) as genome:
