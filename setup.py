@@ -28,6 +28,8 @@ setup(
         "pyBigWig>=0.3.22",
         "memelite>=0.5",
         "logomaker>=0.8",
+        "h5py>=3.8",
+        "modisco-lite>=3.0",
     ],
     extras_require={
         # A Keras backend: TensorFlow (CPU-only build for machines without a GPU), or JAX/PyTorch.
@@ -37,7 +39,9 @@ setup(
     },
     entry_points={
         "console_scripts": [
+            "deepgmap-attribute = deepgmap_core.cli.attribute:main",
             "deepgmap-bam-to-peaks = deepgmap_core.cli.bam_to_peaks:main",
+            "deepgmap-discover-motifs = deepgmap_core.cli.discover_motifs:main",
             "deepgmap-make-training-windows = deepgmap_core.cli.make_training_windows:main",
             "deepgmap-merge-bigwigs = deepgmap_core.cli.merge_bigwigs:main",
             "deepgmap-motif-extract = deepgmap_core.cli.motif_extract:main",

@@ -9,6 +9,7 @@ import fcntl
 import gzip
 import io
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -190,6 +191,18 @@ def check_output_folders(*folders):
             raise InputError(f"{folder}: is a file, not an output folder")
         if not os.access(folder, os.W_OK):
             raise InputError(f"{folder}: output folder is not writable")
+
+
+def class_file_stems(class_names):
+    """A file name stem per class (characters other than letters, digits and _.+- become _);
+    InputError when two classes would share one."""
+    stems, named = [re.sub(r"[^A-Za-z0-9_.+-]", "_", name) for name in class_names], {}
+    for name, stem in zip(class_names, stems):
+        if stem in named:
+            raise InputError(f"classes {named[stem]!r} and {name!r} would both be written as {stem}: "
+                             f"rename one (make-training-windows --names)")
+        named[stem] = name
+    return stems
 
 
 def make_readable(path):

@@ -72,12 +72,13 @@ def gradient_saliency(model, x, n_classes):
                      for class_index in range(n_classes)], axis=-1)
 
 
-def mutant_logits(model, x, batch_size=256):
+def mutant_logits(model, x, batch_size=256, logits=None):
     """Class logits (n, window, 4, classes) of every single-base variant of the one-hot windows x
     (n, window, 4): [i, p, b] is the logit of window i with nucleotide b at position p. At the
     observed base that is window i itself; at N all four nucleotides are substitutions. The
-    mutants (3 per base, 4 per N) are built batch_size at a time, many positions per batch."""
-    logits = class_logits(model)
+    mutants (3 per base, 4 per N) are built batch_size at a time, many positions per batch.
+    `logits`: the function of x to use (default: class_logits(model))."""
+    logits = logits or class_logits(model)
     own = np.concatenate([ops.convert_to_numpy(logits(x[lo:lo + batch_size])) for lo in range(0, len(x), batch_size)])
     result = np.broadcast_to(own[:, None, None, :], (*x.shape, own.shape[1])).copy()
     windows, positions, bases = np.nonzero(x == 0)

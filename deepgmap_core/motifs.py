@@ -5,13 +5,11 @@ the nucleotides at each position, exp(scale * W) / sum (the original used scale 
 reordered to A,C,G,T, the MEME alphabet's order.
 """
 
-import keras
 import numpy as np
 
 from .errors import InputError
 from .fileio import check_readable
 from .genome import ONE_HOT_ORDER
-from .models.layers import FRSSConv1D
 
 MEME_ORDER = [ONE_HOT_ORDER.index(base) for base in "ACGT"]  # the suite's one-hot columns in MEME's order
 DEFAULT_SCALE = 100.0
@@ -19,6 +17,10 @@ DEFAULT_SCALE = 100.0
 
 def first_layer_kernels(model):
     """(layer name, kernels (width, 4, filters)) of the first convolution reading the one-hot input."""
+    import keras  # here: motif files and Tomtom need no Keras
+
+    from .models.layers import FRSSConv1D
+
     for layer in model.layers:
         if isinstance(layer, (keras.layers.Conv1D, FRSSConv1D)):
             kernel = keras.ops.convert_to_numpy(layer.kernel)
@@ -44,10 +46,12 @@ def information_content(probabilities):
 
 
 def meme_text(names, matrices, nsites=100):
-    """A MEME version 4 motif file (DNA, both strands, uniform background)."""
+    """A MEME version 4 motif file (DNA, both strands, uniform background); `nsites`: one number
+    for all motifs or one per motif."""
     lines = ["MEME version 4", "", "ALPHABET= ACGT", "", "strands: + -", "",
              "Background letter frequencies", "A 0.25 C 0.25 G 0.25 T 0.25", ""]
-    for name, matrix in zip(names, matrices):
+    counts = [nsites] * len(names) if np.isscalar(nsites) else nsites
+    for name, matrix, nsites in zip(names, matrices, counts):
         lines += [f"MOTIF {name}", f"letter-probability matrix: alength= 4 w= {len(matrix)} nsites= {nsites} E= 0"]
         lines += [" ".join(f"{p:.6f}" for p in row) for row in matrix]
         lines.append("")
@@ -98,8 +102,15 @@ def tomtom_matches(query_names, queries, target_names, targets, top=5):
     return rows
 
 
-def _logo_png(matrix, title):
-    """PNG bytes of an information-content-scaled sequence logo of a (width, 4) ACGT matrix."""
+def tomtom_table(rows, command):
+    """Tomtom rows as the TSV text motif-extract and discover-motifs write."""
+    return (f"##command={command}\n#query\ttarget\tp_value\tE_value\tq_value\toffset\torientation\n" +
+            "".join(f"{q}\t{t}\t{p:.4g}\t{e:.4g}\t{qv:.4g}\t{o}\t{s}\n" for q, t, p, e, qv, o, s in rows))
+
+
+def logo_png(heights, title, ylabel):
+    """PNG bytes of a sequence logo of letter heights (width, 4) in A,C,G,T order (negative ones
+    drawn below the axis)."""
     import io
 
     import logomaker
@@ -109,16 +120,20 @@ def _logo_png(matrix, title):
     import matplotlib.pyplot as plt
     import pandas
 
-    bits = matrix * (2 - information_content(matrix[:, None, :]))[:, None]
-    figure, axes = plt.subplots(figsize=(max(2.0, 0.35 * len(matrix)), 1.6))
-    logomaker.Logo(pandas.DataFrame(bits, columns=list("ACGT")), ax=axes, color_scheme="classic")
-    axes.set(ylim=(0, 2), ylabel="bits", title=title)
+    figure, axes = plt.subplots(figsize=(max(2.0, 0.35 * len(heights)), 1.6))
+    logomaker.Logo(pandas.DataFrame(heights, columns=list("ACGT")), ax=axes, color_scheme="classic")
+    axes.set(ylabel=ylabel, title=title)
     axes.title.set_fontsize(8)
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=80)
     plt.close(figure)
     return buffer.getvalue()
+
+
+def probability_logo_png(matrix, title):
+    """PNG bytes of the information-content-scaled logo of a (width, 4) A,C,G,T probability matrix."""
+    return logo_png(matrix * (2 - information_content(matrix[:, None, :]))[:, None], title, "bits")
 
 
 def logos_html(names, matrices, best_matches=None):
@@ -128,7 +143,7 @@ def logos_html(names, matrices, best_matches=None):
     from html import escape
 
     def image(matrix, title):
-        return f'<img alt="{escape(title)}" src="data:image/png;base64,{base64.b64encode(_logo_png(matrix, title)).decode()}">'
+        return f'<img alt="{escape(title)}" src="data:image/png;base64,{base64.b64encode(probability_logo_png(matrix, title)).decode()}">'
 
     rows = []
     for name, matrix in zip(names, matrices):

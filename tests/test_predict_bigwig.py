@@ -287,7 +287,7 @@ def test_another_species(model_path, shared_data, tmp_path):
     ("saliency_without_regions", "--saliency needs --regions"),
     ("other_window_table", "the model reads 1000 bp"),
     ("bad_threshold", "--threshold must be 'auto' or a number, got 'high'"),
-    ("class_names_one_file", "classes 'K562/mark' and 'K562:mark' would both be written as K562_mark.bw"),
+    ("class_names_one_file", "classes 'K562/mark' and 'K562:mark' would both be written as K562_mark"),
 ])
 def test_bad_input_gives_one_line(model_path, test_data, tmp_path, capsys, case, expected):
     args = ["--model", model_path, "--genome", str(test_data / "genome.fa.gz"), "--outdir", str(tmp_path / "out")]

@@ -60,7 +60,7 @@ def run(args, argv):
     import_keras(onednn=True)
     from ..models.files import load_model
     from ..motifs import first_layer_kernels, information_content, kernel_probabilities, meme_text, read_motif_db
-    from ..motifs import logos_html, tomtom_matches
+    from ..motifs import logos_html, tomtom_matches, tomtom_table
 
     database = read_motif_db(args.motif_db) if args.motif_db else None
     model, metadata = load_model(args.model, compile=False)
@@ -81,10 +81,7 @@ def run(args, argv):
     if args.tomtom:
         rows = tomtom_matches(names, kept_matrices, *database, top=args.top)
         with atomic_output(args.tomtom) as stream:
-            stream.write(f"##command={command_line(PROG, argv)}\n".encode())
-            stream.write(b"#query\ttarget\tp_value\tE_value\tq_value\toffset\torientation\n")
-            stream.write("".join(f"{q}\t{t}\t{p:.4g}\t{e:.4g}\t{qv:.4g}\t{o}\t{s}\n"
-                                 for q, t, p, e, qv, o, s in rows).encode())
+            stream.write(tomtom_table(rows, command_line(PROG, argv)).encode())
         for row in rows:
             best_rows.setdefault(row[0], row)
         best = min(rows, key=lambda row: row[2])

@@ -1,13 +1,12 @@
 """deepgmap-predict-bigwig: a trained model + a genome -> one prediction track per class."""
 
 import os
-import re
 
 import numpy as np
 
 from ..baselines import SELECTION_WINDOWS, beside_baselines
 from ..errors import InputError
-from ..fileio import atomic_output, atomic_paths, check_output_folders, folder_lock
+from ..fileio import atomic_output, atomic_paths, check_output_folders, class_file_stems, folder_lock
 from ..genome import Genome
 from ..peaks import merge_intervals, read_peaks
 from ..progress import ProgressBar, message
@@ -106,10 +105,6 @@ def build_parser():
     return parser
 
 
-def file_stem(name):
-    return re.sub(r"[^A-Za-z0-9_.+-]", "_", name)
-
-
 def regions_on(genome, path):
     """Merged regions per chromosome, checked against the chromosome ends."""
     regions = read_peaks(path, "regions file")
@@ -149,13 +144,7 @@ def run(args, argv):
                                args.max_n_fraction, args.threads, args.trunk)
     settings.check()
     classes = metadata["class_names"]
-    stems = [file_stem(name) for name in classes]
-    named = {}
-    for name, stem in zip(classes, stems):
-        if stem in named:
-            raise InputError(f"classes {named[stem]!r} and {name!r} would both be written as {stem}.bw: "
-                             f"rename one (make-training-windows --names)")
-        named[stem] = name
+    stems = class_file_stems(classes)
     thresholds = peak_thresholds(metadata, args.threshold)
     half_width = peak_half_width(labelled_window(metadata)[0], stride)
     with folder_lock(args.outdir, PROG), Genome(args.genome) as genome:
