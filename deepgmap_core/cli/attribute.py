@@ -81,7 +81,8 @@ def run(args, argv):
     from ..models.files import load_model
 
     model, metadata = load_model(args.model, compile=False)
-    if len(model.inputs) != 1 or tuple(model.input_shape[1:]) != (int(metadata["window"]), 4):
+    if len(model.inputs) != 1 or len(model.input_shape) != 3 or model.input_shape[1] not in (None, int(metadata["window"])) \
+            or model.input_shape[2] != 4:
         raise InputError(f"{args.model}: the model does not read one one-hot sequence of {metadata['window']} bp")
     classes = metadata["class_names"]
     if args.modisco_class and args.modisco_class not in classes:
