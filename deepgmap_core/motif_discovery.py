@@ -48,7 +48,7 @@ def central_offset(window, width):
 
 def discover_patterns(one_hot, hypothetical, settings):
     """Patterns of one class from one-hot windows and their hypothetical contributions (n, window, 4),
-    A,C,G,T order. InputError when too few seqlets are found to cluster."""
+    A,C,G,T order; none when too few seqlets are found to cluster."""
     import modiscolite
 
     window = one_hot.shape[1]
@@ -61,12 +61,8 @@ def discover_patterns(one_hot, hypothetical, settings):
         sliding_window_size=settings.sliding_window, flank_size=settings.flank,
         min_metacluster_size=settings.min_seqlets, final_min_cluster_size=settings.min_seqlets,
         max_seqlets_per_metacluster=settings.max_seqlets)
-    patterns = [trimmed_pattern(f"{sign}_pattern_{i + 1}", pattern)
-                for sign, found in (("pos", positive), ("neg", negative)) for i, pattern in enumerate(found or [])]
-    if not patterns:
-        raise InputError(f"TF-MoDISco found no pattern of >= {settings.min_seqlets} seqlets in {len(one_hot)} "
-                         f"windows: give more regions or a lower --min-seqlets")
-    return patterns
+    return [trimmed_pattern(f"{sign}_pattern_{i + 1}", pattern)
+            for sign, found in (("pos", positive), ("neg", negative)) for i, pattern in enumerate(found or [])]
 
 
 def trimmed_pattern(name, pattern):
@@ -125,6 +121,8 @@ def patterns_html(patterns, matches, chroms, window_starts, offset, one_hot, tit
                if rows else "<p>no motif database given</p>")
             + "<table><tr><th>example seqlet (1-based)</th><th>contribution</th><th>bases</th></tr>"
             + "".join(examples) + "</table>")
+    if not sections:
+        sections.append("<p>No pattern: too few seqlets to cluster (more regions, or a lower --min-seqlets).</p>")
     return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>" + escape(title) + "</title>"
             "<style>body{font-family:sans-serif}td{border-bottom:1px solid #ddd;padding:2px 6px}</style></head><body>"
             f"<h1>{escape(title)}</h1>" + "".join(sections) + "</body></html>\n")

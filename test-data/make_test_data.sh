@@ -138,3 +138,7 @@ without_optimizer "$work/model.keras" CTCF_chr20.keras
   --seed 1 -o "$work/model_frss_bn.keras"
 without_optimizer "$work/model_frss_bn.keras" CTCF_chr20_frss_bn.keras
 rm -r "$work"
+# Input of the discover-motifs Galaxy test: grad-x-input contributions of CTCF_chr20.keras over its held-out
+# (chr22) CTCF regions.
+../.venv/bin/deepgmap-attribute --model CTCF_chr20.keras --genome genome.fa.gz --regions CTCF.bed \
+  -o CTCF_chr22_attributions.h5

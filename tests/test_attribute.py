@@ -223,7 +223,6 @@ def test_attribute_bad_input_gives_one_line(test_data, tmp_path, capsys, case, e
 @pytest.mark.parametrize("case, expected", [
     ("not_h5", "not an HDF5 file"),
     ("unknown_class", "no class 'H3K4me3'"),
-    ("too_few_windows", "found no pattern"),
 ])
 def test_discover_motifs_bad_input_gives_one_line(held_out_attributions, tmp_path, capsys, case, expected):
     h5, _ = held_out_attributions
@@ -233,14 +232,24 @@ def test_discover_motifs_bad_input_gives_one_line(held_out_attributions, tmp_pat
         argv[1] = str(tmp_path / "x.h5")
     elif case == "unknown_class":
         argv += ["--class", "H3K4me3"]
-    elif case == "too_few_windows":
-        few = tmp_path / "few.h5"
-        with h5py.File(h5) as source, h5py.File(few, "w") as store:
-            for key in ("input_seqs", "hypothetical_contributions/CTCF", "windows/chrom", "windows/start"):
-                store.create_dataset(key, data=source[key][:5])
-            store.attrs.update(dict(source.attrs))
-        argv[1] = str(few)
     assert discover_motifs(argv) == 1
     error = capsys.readouterr().err.strip().splitlines()
     assert expected in error[-1] and "Traceback" not in "\n".join(error)
     assert not (tmp_path / "p.meme").exists()
+
+
+def test_too_few_seqlets_is_a_result_not_an_error(held_out_attributions, test_data, tmp_path, capsys):
+    """Five windows give no pattern: a warning and outputs that say so, exit 0 (a workflow goes on)."""
+    h5, _ = held_out_attributions
+    few = tmp_path / "few.h5"
+    with h5py.File(h5) as source, h5py.File(few, "w") as store:
+        for key in ("input_seqs", "hypothetical_contributions/CTCF", "windows/chrom", "windows/start"):
+            store.create_dataset(key, data=source[key][:5])
+        store.attrs.update(dict(source.attrs))
+    out = {name: tmp_path / name for name in ("p.meme", "t.tsv", "r.html")}
+    assert discover_motifs(["-i", str(few), "-o", str(out["p.meme"]), "--motif-db",
+                            str(test_data / "JASPAR2024_CORE_clusters.meme"), "--tomtom", str(out["t.tsv"]),
+                            "--report", str(out["r.html"])]) == 0
+    assert "warning: TF-MoDISco found no pattern" in capsys.readouterr().err
+    assert "MEME version 4" in out["p.meme"].read_text() and "MOTIF" not in out["p.meme"].read_text()
+    assert len(out["t.tsv"].read_text().splitlines()) == 2 and "No pattern" in out["r.html"].read_text()

@@ -41,5 +41,5 @@ def test_each_wrapper_runs_and_versions_its_own_executable(wrapper):
     assert scripts[tokens["@BINARY@"]] == f"deepgmap_core.cli.{wrapper.stem}:main"
     assert "@BINARY@" in tool.find("command").text
     requirements = [r.text for r in tool.iter("requirement")]
-    if wrapper.stem in ("train_model", "predict_bigwig", "score_variants", "motif_extract"):
+    if wrapper.stem in ("train_model", "predict_bigwig", "score_variants", "motif_extract", "attribute"):
         assert "tensorflow" in requirements

@@ -3,7 +3,7 @@
 from ..errors import InputError
 from ..fileio import atomic_output, check_outputs
 from ..motif_discovery import DiscoverySettings
-from ..progress import message
+from ..progress import message, warn
 from .common import command_line, make_parser, non_negative_int, positive_int, run_tool
 
 PROG = "deepgmap-discover-motifs"
@@ -17,7 +17,8 @@ TF-MoDISco cuts seqlets, stretches of --sliding-window bp of high total contribu
 hypothetical contributions and aggregates each cluster into a pattern: positive patterns
 raise the class's prediction, negative ones lower it. Each pattern, trimmed to the
 positions whose contribution reaches 0.3 of its highest (as modisco-lite's report does), is
-written as a MEME motif (its seqlets' base frequencies; nsites = seqlets).
+written as a MEME motif (its seqlets' base frequencies; nsites = seqlets). Too few seqlets to
+cluster is a result, not an error: a warning, and outputs without patterns.
 
 --motif-db DB.meme   match the patterns to known motifs with Tomtom (memelite): --tomtom OUT.tsv
                      gets the --top best per pattern (p, E = p x targets, q = Benjamini-Hochberg
@@ -65,21 +66,25 @@ def run(args, argv):
     settings.check(one_hot.shape[1])
     message(f"{PROG}: TF-MoDISco on {len(one_hot):,} windows of {one_hot.shape[1]} bp, class {class_name}")
     patterns = discover_patterns(one_hot, hypothetical, settings)
-    message(f"{len(patterns)} patterns: " + ", ".join(f"{p.name} ({len(p.seqlets)} seqlets)" for p in patterns))
+    if patterns:
+        message(f"{len(patterns)} patterns: " + ", ".join(f"{p.name} ({len(p.seqlets)} seqlets)" for p in patterns))
+    else:  # a result, as a peak caller's zero peaks: the outputs say so, a workflow goes on
+        warn(f"TF-MoDISco found no pattern of >= {settings.min_seqlets} seqlets in {len(one_hot):,} windows: "
+             f"more regions or a lower --min-seqlets may find some")
     with atomic_output(args.output) as stream:
         stream.write(meme_text([p.name for p in patterns], [p.ppm for p in patterns],
                                [len(p.seqlets) for p in patterns]).encode())
     matches = {}
-    if database:
+    if database and patterns:
         rows = tomtom_matches([p.name for p in patterns], [p.ppm for p in patterns], *database, top=args.top)
         for row in rows:
             matches.setdefault(row[0], []).append(row)
         for pattern in patterns[:3]:
             best = matches[pattern.name][0]
             message(f"{pattern.name} ~ {best[1]} (q {best[4]:.3g})")
-        if args.tomtom:
-            with atomic_output(args.tomtom) as stream:
-                stream.write(tomtom_table(rows, command_line(PROG, argv)).encode())
+    if args.tomtom:
+        with atomic_output(args.tomtom) as stream:
+            stream.write(tomtom_table(sum(matches.values(), []), command_line(PROG, argv)).encode())
     offset = central_offset(one_hot.shape[1], settings.width)
     if args.seqlets:
         with atomic_output(args.seqlets) as stream:

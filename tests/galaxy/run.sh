@@ -80,6 +80,7 @@ cat > "$SRV/tool_conf.xml" <<EOF
 <toolbox monitor="false">
   <tool file="data_source/upload.xml"/>
   <tool file="\${model_tools_path}/filter_empty_collection.xml"/>
+  <tool file="\${model_tools_path}/extract_dataset.xml"/>
   <section id="deepgmap" name="DeepGMAP">
     <tool_dir dir="$TOOLS_DIR"/>
   </section>
