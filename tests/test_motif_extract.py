@@ -69,18 +69,34 @@ def test_tomtom_finds_the_planted_ctcf_matrix_first(planted_model, test_data, tm
     assert float(planted[0][2]) <= min(float(r[2]) for r in rows)
 
 
-def test_a_kernel_of_the_chr20_ctcf_model_is_matched_to_ctcf(test_data, tmp_path):
-    """Real data: the conv4-FRSS of test-data trained on hg19 chr20 CTCF windows (make_test_data.sh)
-    has a first-layer kernel whose best Tomtom match among the JASPAR 2024 clusters is CTCF (C055).
-    Its kernel weights are ~0.1-0.5, so the softmax scale is 10: at 100 the matrices are nearly one-hot."""
-    matches = tmp_path / "tomtom.tsv"
-    assert main(["--model", str(test_data / "CTCF_chr20.keras"), "-o", str(tmp_path / "k.meme"), "--scale", "10",
+def ctcf_kernels(model, scale, test_data, tmp_path):
+    """(q-value, kernel) of the kernels whose best JASPAR 2024 cluster is CTCF (C055), best first."""
+    matches = tmp_path / f"tomtom{scale}.tsv"
+    assert main(["--model", str(test_data / model), "-o", str(tmp_path / "k.meme"), "--scale", scale,
                  "--motif-db", str(test_data / "JASPAR2024_CORE_clusters.meme"), "--tomtom", str(matches),
                  "--top", "1"]) == 0
     rows = [line.rstrip("\n").split("\t") for line in open(matches) if not line.startswith("#")]
-    ctcf = sorted((float(r[4]), r[0]) for r in rows if r[1] == "C055:CTCF:C2H2_ZF")
-    print(f"kernels whose best JASPAR match is CTCF (C055): {len(ctcf)}; best q = {ctcf[0][0] if ctcf else None}")
-    assert ctcf and ctcf[0][0] < 0.05
+    return sorted((float(r[4]), r[0]) for r in rows if r[1] == "C055:CTCF:C2H2_ZF" and float(r[4]) < 0.05)
+
+
+@pytest.mark.parametrize("model", ["CTCF_chr20.keras", "CTCF_chr20_frss_bn.keras"])
+def test_with_the_auto_scale_kernels_of_the_chr20_ctcf_models_match_ctcf(model, test_data, tmp_path):
+    """Real data: the CTCF models of test-data, trained on hg19 chr20 CTCF windows (make_test_data.sh),
+    have first-layer kernels whose best Tomtom match among the JASPAR 2024 clusters is CTCF (C055,
+    q < 0.05) when read at --scale auto (1 / the weights' SD: 10 and 2.7 here); at the original's 100
+    the matrices are nearly one-hot, and fewer kernels (none, as measured) match CTCF."""
+    auto, original = ctcf_kernels(model, "auto", test_data, tmp_path), ctcf_kernels(model, "100", test_data, tmp_path)
+    print(f"{model}: kernels best matching CTCF (C055) with q < 0.05: {len(auto)} at --scale auto, "
+          f"{len(original)} at 100")
+    assert auto and len(auto) > len(original)
+
+
+@pytest.mark.parametrize("scale", ["0", "-1", "nan", "automatic"])
+def test_a_scale_that_is_not_positive_or_auto_is_a_usage_error(planted_model, tmp_path, capsys, scale):
+    path, _ = planted_model
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--model", path, "-o", str(tmp_path / "k.meme"), "--scale", scale])
+    assert exit_info.value.code == 2 and "--scale" in capsys.readouterr().err
 
 
 def test_min_ic_keeps_only_informative_kernels(planted_model, tmp_path):

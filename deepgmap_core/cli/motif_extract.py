@@ -1,5 +1,7 @@
 """deepgmap-motif-extract: a trained model's first-layer kernels as MEME motifs, matched to known ones."""
 
+import argparse
+
 from ..errors import InputError
 from ..fileio import atomic_output, check_outputs
 from ..progress import message
@@ -12,8 +14,10 @@ Write the first-layer convolution kernels of a model from deepgmap-train-model a
 MEME format (version 4, DNA, both strands), and match them to known motifs with Tomtom.
 
 Each kernel W (width x 4) becomes a probability matrix by a softmax over the four
-nucleotides at each position, exp(--scale x W) / sum (the original DeepGMAP used 100),
-written in A,C,G,T order. --min-ic skips kernels whose matrix carries less information
+nucleotides at each position, exp(--scale x W) / sum (the original DeepGMAP used 100, the
+default), written in A,C,G,T order. --scale auto takes 1 / the standard deviation of the
+weights: on trained models the original's 100 gives near one-hot matrices, and auto gave the
+most kernels matching CTCF on the shipped CTCF models. --min-ic skips kernels whose matrix carries less information
 (bits, against a uniform background).
 
 --motif-db DB.meme runs Tomtom (memelite) of every kernel against the database and writes
@@ -24,11 +28,22 @@ with each kernel's logo (information-content scaled) beside the logo of its best
 """
 
 
+def scale_value(text):
+    """'auto' or a finite number > 0."""
+    if text == "auto":
+        return text
+    value = finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0 or 'auto', got {text!r}")
+    return value
+
+
 def build_parser():
     parser = make_parser(PROG, DESCRIPTION)
     parser.add_argument("--model", required=True, help="model file from deepgmap-train-model")
     parser.add_argument("-o", "--output", required=True, metavar="MEME", help="kernels as MEME motifs")
-    parser.add_argument("--scale", type=finite_float, default=100.0, help="softmax scale of the kernel weights")
+    parser.add_argument("--scale", type=scale_value, default=100.0,
+                        help="softmax scale of the kernel weights: a number > 0 or 'auto' (see above)")
     parser.add_argument("--min-ic", type=finite_float, default=0.0, help="skip kernels with less information (bits)")
     parser.add_argument("--motif-db", metavar="MEME", help="known motifs to match the kernels against")
     parser.add_argument("--tomtom", metavar="TSV", help="best Tomtom matches per kernel (needs --motif-db)")
@@ -55,17 +70,19 @@ def run(args, argv):
         raise InputError("--tomtom and --am-hits need --motif-db")
     if bool(args.activation_max) != bool(args.am_out) or args.am_hits and not args.activation_max:
         raise InputError("--activation-max and --am-out go together (and --am-hits needs them)")
-    if args.scale <= 0 or args.top <= 0:
-        raise InputError("--scale and --top must be > 0")
     import_keras(onednn=True)
     from ..models.files import load_model
-    from ..motifs import first_layer_kernels, information_content, kernel_probabilities, meme_text, read_motif_db
+    from ..motifs import (auto_scale, first_layer_kernels, information_content, kernel_probabilities, meme_text,
+                          read_motif_db)
     from ..motifs import logos_html, tomtom_matches, tomtom_table
 
     database = read_motif_db(args.motif_db) if args.motif_db else None
     model, metadata = load_model(args.model, compile=False)
     layer, kernels = first_layer_kernels(model)
-    matrices = kernel_probabilities(kernels, args.scale)
+    scale = auto_scale(kernels) if args.scale == "auto" else args.scale
+    if args.scale == "auto":
+        message(f"--scale auto: {scale:.3g} (1 / the standard deviation of the {layer} weights)")
+    matrices = kernel_probabilities(kernels, scale)
     content = information_content(matrices)
     kept = [i for i in range(len(matrices)) if content[i] >= args.min_ic]
     if not kept:
