@@ -110,7 +110,8 @@ def references_for(x, settings, rng):
 
 
 def _batched(function, inputs, batch_size):
-    return np.concatenate([np.asarray(function(inputs[lo:lo + batch_size])) for lo in range(0, len(inputs), batch_size)])
+    return np.concatenate([np.asarray(function(inputs[lo:lo + batch_size]))
+                           for lo in range(0, len(inputs), batch_size)])
 
 
 def integrated_gradients(logits, x, class_index, references, steps, batch_size):

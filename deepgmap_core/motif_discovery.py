@@ -94,13 +94,10 @@ def patterns_html(patterns, matches, chroms, window_starts, offset, one_hot, tit
     """A self-contained page: per pattern its contribution logo (CWM) and PWM logo, seqlet count,
     best Tomtom matches with q-values, and example seqlets with their coordinates and bases.
     `matches`: pattern name -> Tomtom rows (best first)."""
-    import base64
     from html import escape
 
+    from .motifs import embedded_png as image
     from .motifs import logo_png, probability_logo_png
-
-    def image(png, alt):
-        return f'<img alt="{escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
     sections = []
     for pattern in patterns:

@@ -145,14 +145,21 @@ def probability_logo_png(matrix, title):
     return logo_png(matrix * (2 - information_content(matrix[:, None, :]))[:, None], title, "bits")
 
 
-def logos_html(names, matrices, best_matches=None):
-    """A self-contained HTML page: a logo per kernel, beside the logo of its best Tomtom match.
-    best_matches: dict kernel name -> (target name, target matrix (width, 4), q-value, orientation)."""
+def embedded_png(png, alt):
+    """An <img> holding PNG bytes (a self-contained page)."""
     import base64
     from html import escape
 
+    return f'<img alt="{escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+
+
+def logos_html(names, matrices, best_matches=None):
+    """A self-contained HTML page: a logo per kernel, beside the logo of its best Tomtom match.
+    best_matches: dict kernel name -> (target name, target matrix (width, 4), q-value, orientation)."""
+    from html import escape
+
     def image(matrix, title):
-        return f'<img alt="{escape(title)}" src="data:image/png;base64,{base64.b64encode(probability_logo_png(matrix, title)).decode()}">'
+        return embedded_png(probability_logo_png(matrix, title), title)
 
     rows = []
     for name, matrix in zip(names, matrices):

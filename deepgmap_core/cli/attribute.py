@@ -11,8 +11,8 @@ from ..fileio import atomic_paths, check_output_folders, check_outputs, class_fi
 from ..genome import Genome
 from ..peaks import read_peaks
 from ..progress import message
-from .common import (add_seed_argument, chromosome_list, command_line, import_keras, make_parser, positive_int,
-                     run_tool)
+from .common import (add_seed_argument, add_threads_argument, chromosome_list, command_line, import_keras,
+                     make_parser, positive_int, run_tool)
 
 PROG = "deepgmap-attribute"
 
@@ -65,6 +65,7 @@ def build_parser():
                         help="-o: the class modisco-lite reads as hyp_scores (default: the first)")
     parser.add_argument("--batch-size", type=positive_int, default=64, help="windows (or mutants) per model call")
     add_seed_argument(parser)
+    add_threads_argument(parser, "CPU threads of the model's computations")
     parser.add_argument("-o", "--output", metavar="H5", help="contributions for deepgmap-discover-motifs (HDF5)")
     parser.add_argument("--tracks", metavar="DIR", help="folder for one contribution bigWig per class")
     return parser
@@ -76,13 +77,13 @@ def run(args, argv):
     check_outputs(args.output)
     check_output_folders(args.tracks)
     regions_file = read_peaks(args.regions, "regions file")
-    import_keras(onednn=True)
+    import_keras(onednn=True, threads=args.threads)
     from ..attribution import default_chroms, region_windows_around, write_attributions
     from ..models.files import load_model
 
     model, metadata = load_model(args.model, compile=False)
-    if len(model.inputs) != 1 or len(model.input_shape) != 3 or model.input_shape[1] not in (None, int(metadata["window"])) \
-            or model.input_shape[2] != 4:
+    shape = model.input_shape
+    if len(model.inputs) != 1 or len(shape) != 3 or shape[1] not in (None, int(metadata["window"])) or shape[2] != 4:
         raise InputError(f"{args.model}: the model does not read one one-hot sequence of {metadata['window']} bp")
     classes = metadata["class_names"]
     if args.modisco_class and args.modisco_class not in classes:
@@ -107,10 +108,10 @@ def run(args, argv):
         if args.method == "integrated-gradients":
             provenance.update(steps=args.steps, references=args.references, reference=args.reference)
         with atomic_paths(h5_paths + track_paths, suffix=".tmp") as temporary:
-            completeness = write_attributions(model, genome, regions, classes, settings,
-                                        temporary[0] if args.output else None, temporary[len(h5_paths):],
-                                        provenance, bool(metadata.get("rc_average")),
-                                        classes.index(args.modisco_class) if args.modisco_class else 0)
+            completeness = write_attributions(
+                model, genome, regions, classes, settings, temporary[0] if args.output else None,
+                temporary[len(h5_paths):], provenance, bool(metadata.get("rc_average")),
+                classes.index(args.modisco_class) if args.modisco_class else 0)
     if completeness is not None:
         errors, differences = np.abs(completeness)
         message(f"completeness of integrated gradients: the contributions of a window miss logit(window) - "

@@ -40,10 +40,11 @@ def make_parser(prog, description, epilog=None):
 _verbose = False
 
 
-def import_keras(onednn):
+def import_keras(onednn, threads=None):
     """Import Keras with TensorFlow's start-up notices kept off stderr (they are printed from C++
     before its log settings apply). oneDNN: on for prediction (faster here), off for training
-    (30-45% slower on this kind of CPU)."""
+    (30-45% slower on this kind of CPU). `threads`: the most CPU threads TensorFlow's own pools
+    may use (a scheduler's slots; by default it takes every core)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if _verbose else "3")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1" if onednn else "0")
     saved = os.dup(2)
@@ -58,6 +59,14 @@ def import_keras(onednn):
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+    if threads and keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+        except RuntimeError:  # TensorFlow already runs in this process (tools called in-process): its pools stay
+            pass
     if _verbose:
         from ..training import accelerator
 
