@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from deepgmap_core.cli import (bam_to_peaks, make_training_windows, motif_extract, predict_bigwig, score_variants,
-                               train_model)
+from deepgmap_core.cli import (attribute, bam_to_peaks, discover_motifs, make_training_windows, motif_extract,
+                               predict_bigwig, score_variants, train_model)
 from deepgmap_core.cli.common import available_cores
 
 # Required arguments of each command with files that exist, so only the option under test is wrong.
@@ -21,6 +21,9 @@ REQUIRED = {
     motif_extract: ["--model", "{data}/CTCF_chr20_frss_bn.keras", "-o", "{out}"],
     score_variants: ["--model", "{data}/CTCF_chr20_frss_bn.keras", "--genome", "{data}/genome.fa.gz",
                      "--vcf", "{data}/variants.vcf", "-o", "{out}"],
+    attribute: ["--model", "{data}/CTCF_chr20.keras", "--genome", "{data}/genome.fa.gz", "--regions",
+                "{data}/CTCF.bed", "-o", "{out}"],
+    discover_motifs: ["-i", "{data}/CTCF_chr22_attributions.h5", "-o", "{out}"],
 }
 
 CASES = [
@@ -47,6 +50,13 @@ CASES = [
     (motif_extract, ["--am-steps", "0"], "--am-steps: must be >= 1"),
     (score_variants, ["--max-ref-mismatch", "nan"], "--max-ref-mismatch: must be a finite number"),
     (score_variants, ["--saliency-window", "-5"], "--saliency-window: must be >= 0"),
+    (motif_extract, ["--scale", "0"], "--scale: must be > 0 or 'auto'"),
+    (attribute, ["--steps", "0"], "--steps: must be >= 1"),
+    (attribute, ["--seed", "-1"], "--seed: must be >= 0"),
+    (attribute, ["-p", "0"], "--threads: must be >= 1"),
+    (attribute, ["--method", "saliency"], "--method: invalid choice"),
+    (discover_motifs, ["--min-seqlets", "0"], "--min-seqlets: must be >= 1"),
+    (discover_motifs, ["--width", "-200"], "--width: must be >= 0"),
 ]
 
 
@@ -75,7 +85,8 @@ def test_threads_take_max_and_half_of_it(text, expected, test_data, tmp_path):
 
 
 OUTPUT_OPTIONS = {bam_to_peaks: "--qc", make_training_windows: "-o", train_model: "--metrics",
-                  motif_extract: "--logos", score_variants: "-o", predict_bigwig: "--peaks-out"}
+                  motif_extract: "--logos", score_variants: "-o", predict_bigwig: "--peaks-out", attribute: "--tracks",
+                  discover_motifs: "--report"}
 
 
 @pytest.mark.parametrize("command", list(OUTPUT_OPTIONS), ids=lambda c: c.__name__.split(".")[-1])
@@ -85,7 +96,7 @@ def test_outputs_are_checked_before_any_work(command, test_data, tmp_path, capsy
     out = tmp_path / "out"
     (tmp_path / "a_file").write_text("")
     option = OUTPUT_OPTIONS[command]
-    wrong = str(tmp_path / "a_file") if command is predict_bigwig else str(tmp_path / "missing" / "x")
+    wrong = str(tmp_path / "a_file") if command in (predict_bigwig, attribute) else str(tmp_path / "missing" / "x")
     args = arguments(command, [], test_data, out)
     if option in args:
         args[args.index(option) + 1] = wrong
