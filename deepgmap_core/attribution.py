@@ -163,15 +163,9 @@ class ContributionTracks:
     where windows overlap, the bases get the mean of the windows over them."""
 
     def __init__(self, paths, chrom_sizes):
-        import pyBigWig
+        from .track_merge import BigWigWriter
 
-        from .track_merge import ZOOM_LEVELS
-
-        self.handles = []
-        for path in paths:
-            handle = pyBigWig.open(path, "w")
-            handle.addHeader(list(chrom_sizes.items()), maxZooms=ZOOM_LEVELS)
-            self.handles.append(handle)
+        self.handles = [BigWigWriter(path, chrom_sizes) for path in paths]
         self.pending = None  # [chrom, start, end, [(start, values (window, classes))]]
 
     def add(self, chroms, starts, values):
@@ -195,7 +189,7 @@ class ContributionTracks:
             counts[start - first:start - first + len(window_values)] += 1
         means = sums / counts[:, None]
         for i, handle in enumerate(self.handles):
-            handle.addEntries(chrom, first, values=means[:, i].tolist(), span=1, step=1)
+            handle.add_entries(chrom, first, values=means[:, i].tolist(), span=1, step=1)
         self.pending = None
 
     def close(self):

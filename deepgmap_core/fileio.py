@@ -5,6 +5,7 @@ so an interrupted run never leaves a file that looks whole.
 """
 
 import contextlib
+import errno
 import fcntl
 import gzip
 import io
@@ -224,13 +225,27 @@ def atomic_paths(paths, suffix=".part", immediate=False):
             os.close(fd)
             temporary.append(tmp)
         yield temporary
-    except BaseException:
+    except BaseException as error:
         for tmp in temporary:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
+        if isinstance(error, OSError):
+            _name_output(error, dict(zip(temporary, paths)))
         raise
     for tmp, path in zip(temporary, paths):
         _commit(tmp, path, immediate)
+
+
+_WRITE_FAILURES = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS)
+
+
+def _name_output(error, outputs):
+    """Make a writer's error name the output (a temporary name means nothing to the user; a full
+    disk's error names no file at all)."""
+    if error.filename in outputs:
+        error.filename = outputs[error.filename]
+    elif error.filename is None and error.errno in _WRITE_FAILURES and outputs:
+        error.filename = next(iter(outputs.values()))
 
 
 class PrivateFolder:

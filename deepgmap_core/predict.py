@@ -13,14 +13,13 @@ from dataclasses import dataclass
 
 import keras
 import numpy as np
-import pyBigWig
 
 from .calibration import genome_probabilities
 from .errors import InputError
 from .genome import ONE_HOT_ORDER, one_hot_windows, reverse_complement_one_hot
 from .progress import ProgressBar, message
 from .shared_trunk import head_predictions, trunk_features, trunk_plan
-from .track_merge import ZOOM_LEVELS
+from .track_merge import BigWigWriter
 from .training import accelerator, prefetched
 from .windows import count_n_bases, window_starts, windows_touching
 
@@ -211,11 +210,7 @@ class TrackWriters:
         if bedgraph:
             self.handles = [open(path, "w") for path in paths]
         else:
-            self.handles = []
-            for path in paths:
-                handle = pyBigWig.open(path, "w")
-                handle.addHeader(list(chrom_sizes.items()), maxZooms=ZOOM_LEVELS)
-                self.handles.append(handle)
+            self.handles = [BigWigWriter(path, chrom_sizes) for path in paths]
 
     def add(self, track):
         if len(track.starts) == 0:
@@ -226,8 +221,8 @@ class TrackWriters:
                 handle.write("".join(f"{track.chrom}\t{s}\t{e}\t{v:.6g}\n"
                                      for s, e, v in zip(track.starts.tolist(), track.ends.tolist(), values.tolist())))
             else:
-                handle.addEntries([track.chrom] * len(values), track.starts.tolist(), ends=track.ends.tolist(),
-                                  values=values.tolist())
+                handle.add_entries([track.chrom] * len(values), track.starts.tolist(), ends=track.ends.tolist(),
+                                   values=values.tolist())
 
     def close(self):
         for handle in self.handles:

@@ -8,7 +8,9 @@ intervals, unchanged: merging the per-chromosome parts of a genome-wide run give
 that the single run writes.
 """
 
+import errno
 import os
+import shutil
 import struct
 from dataclasses import dataclass
 
@@ -49,6 +51,36 @@ def open_bigwig(path):
     if len(header) < 64 or len(zooms) < 24 * zoom_levels or max(ends) > os.path.getsize(path):
         raise InputError(f"{path}: truncated bigWig (its header points past the end of the file)")
     return pyBigWig.open(path)
+
+
+class BigWigWriter:
+    """A bigWig being written, the genome's chromosome sizes in its header and the suite's zoom
+    levels. libBigWig reports a full disk or an unwritable file only as a RuntimeError (and once
+    crashed on a file it could not open): here that is an OSError naming the file, no space left
+    when the folder has less than a megabyte free."""
+
+    def __init__(self, path, chrom_sizes):
+        self.path = path
+        self.handle = self._checked(pyBigWig.open, path, "w")
+        if self.handle is None:
+            raise self._failure()
+        self._checked(self.handle.addHeader, list(chrom_sizes.items()), maxZooms=ZOOM_LEVELS)
+
+    def _failure(self):
+        code = errno.ENOSPC if shutil.disk_usage(output_folder(self.path)).free < 1 << 20 else errno.EIO
+        return OSError(code, os.strerror(code), self.path)
+
+    def _checked(self, call, *args, **kwargs):
+        try:
+            return call(*args, **kwargs)
+        except RuntimeError:
+            raise self._failure() from None
+
+    def add_entries(self, *args, **kwargs):
+        self._checked(self.handle.addEntries, *args, **kwargs)
+
+    def close(self):
+        self._checked(self.handle.close)
 
 
 def merged_chrom_sizes(paths, handles):
@@ -102,14 +134,13 @@ def merge_bigwigs(paths, output):
         sizes = merged_chrom_sizes(paths, handles)
         with_data, total = 0, 0
         with atomic_paths([output]) as (temporary,):
-            writer = pyBigWig.open(temporary, "w")
+            writer = BigWigWriter(temporary, sizes)
             try:
-                writer.addHeader(list(sizes.items()), maxZooms=ZOOM_LEVELS)
                 for chrom in sizes:
                     starts, ends, values = chromosome_intervals(paths, handles, chrom)
                     if len(starts):
-                        writer.addEntries([chrom] * len(starts), starts.tolist(), ends=ends.tolist(),
-                                          values=values.tolist())
+                        writer.add_entries([chrom] * len(starts), starts.tolist(), ends=ends.tolist(),
+                                           values=values.tolist())
                         with_data, total = with_data + 1, total + len(starts)
             finally:
                 writer.close()

@@ -1,5 +1,6 @@
 """deepgmap-merge-bigwigs: bigWigs of separate jobs (e.g. one per chromosome) -> one bigWig."""
 
+from ..fileio import check_outputs
 from ..progress import message
 from ..track_merge import merge_bigwigs
 from .common import make_parser, run_tool
@@ -33,6 +34,7 @@ def build_parser():
 
 
 def run(args, argv):
+    check_outputs(args.output)
     summary = merge_bigwigs(args.inputs, args.output)
     message(f"{PROG}: {len(args.inputs)} bigWig(s) -> {args.output}: {summary.intervals:,} intervals on "
             f"{summary.chromosomes_with_data} of {summary.chromosomes} chromosome(s)")

@@ -212,10 +212,8 @@ def write_peak_files(folder, stems, peak_rows, headers):
 
 
 def write_saliency(model, metadata, genome, regions, folder, stems, method, batch_size):
-    import pyBigWig
-
     from ..interpret import region_saliency, region_windows
-    from ..track_merge import ZOOM_LEVELS
+    from ..track_merge import BigWigWriter
 
     window, n_classes = int(metadata["window"]), len(stems)
     paths = [os.path.join(folder, f"{stem}.saliency.bw") for stem in stems]
@@ -223,17 +221,15 @@ def write_saliency(model, metadata, genome, regions, folder, stems, method, batc
     total_windows = sum(len(region_windows(int(start), int(end), window, genome.lengths[chrom]))
                         for chrom in chroms for start, end in zip(*regions[chrom]))
     with atomic_paths(paths) as temporary, ProgressBar(total_windows, f"saliency ({method})", "windows") as bar:
-        handles = [pyBigWig.open(path, "w") for path in temporary]
+        handles = [BigWigWriter(path, genome.lengths) for path in temporary]
         try:
-            for handle in handles:
-                handle.addHeader(list(genome.lengths.items()), maxZooms=ZOOM_LEVELS)
             for chrom in chroms:
                 for start, end in zip(*regions[chrom]):
                     values = region_saliency(model, genome, chrom, int(start), int(end), window, n_classes, method,
                                              batch_size, bar)
                     for i, handle in enumerate(handles):
-                        handle.addEntries(chrom, int(start), values=values[:, i].astype(np.float64).tolist(),
-                                          span=1, step=1)
+                        handle.add_entries(chrom, int(start), values=values[:, i].astype(np.float64).tolist(),
+                                           span=1, step=1)
         finally:
             for handle in handles:
                 handle.close()
