@@ -6,6 +6,7 @@ reversing a one-hot matrix on both axes gives the reverse complement.
 
 import gzip
 import os
+import re
 import shutil
 import threading
 
@@ -126,18 +127,31 @@ class Genome(PrivateFolder):
             index_args = ["--fai-idx", fai] + (["--gzi-idx", gzi] if gzi else [])
             if os.path.getsize(path) == 0:
                 raise InputError(f"{self.path}: the genome FASTA is empty")
-            quiet = pysam.set_verbosity(0)  # our one-line error replaces htslib's messages
-            try:
-                pysam.faidx(path, *index_args)
-            except pysam.SamtoolsError:
-                raise InputError(f"{self.path}: not a valid FASTA file (samtools faidx cannot index it)") from None
-            finally:
-                pysam.set_verbosity(quiet)
+            self._build_index(path, index_args)
         self._files = (path, fai, gzi)
         try:
             return self._open_reader()
         except (OSError, ValueError) as error:
             raise InputError(f"{self.path}: cannot open the genome FASTA ({error})") from None
+
+    def _build_index(self, path, index_args):
+        """samtools faidx, its messages kept off stderr (our one-line error replaces them) and read:
+        for a second record of one name it keeps the first and only warns, and reads of that
+        chromosome would silently miss the second."""
+        messages = self.private_path("faidx.log")
+        saved = os.dup(2)
+        try:
+            with open(messages, "w") as log:
+                os.dup2(log.fileno(), 2)
+                pysam.faidx(path, *index_args)
+        except pysam.SamtoolsError:
+            raise InputError(f"{self.path}: not a valid FASTA file (samtools faidx cannot index it)") from None
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        duplicate = re.search(r'Ignoring duplicate sequence "([^"]*)"', open(messages).read())
+        if duplicate:
+            raise InputError(f"{self.path}: two sequences named {duplicate.group(1)} (FASTA names must be unique)")
 
     def _open_reader(self):
         path, fai, gzi = self._files
