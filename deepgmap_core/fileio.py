@@ -165,6 +165,13 @@ def check_outputs(*paths):
             raise InputError(f"{path}: output folder {folder} is not writable")
 
 
+def _lock_or_fail(fd, text):
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise InputError(text) from None
+
+
 @contextlib.contextmanager
 def folder_lock(folder, what):
     """Hold an exclusive lock on an output folder for a run (flock on the folder itself: nothing is
@@ -173,11 +180,25 @@ def folder_lock(folder, what):
     os.makedirs(folder, exist_ok=True)
     fd = os.open(folder, os.O_RDONLY)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise InputError(f"{folder}: another {what} run is writing to this folder") from None
+        _lock_or_fail(fd, f"{folder}: another {what} run is writing to this folder")
         yield
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def output_lock(path, what):
+    """Hold an exclusive lock on one output, and the files a run keeps beside it, for a run: flock
+    on a hidden lock file beside it (the lock goes with the process however it ends; the file is
+    removed when the run ends); InputError when another run holds it."""
+    lock = os.path.join(output_folder(path), f".{os.path.basename(path)}.lock")
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        _lock_or_fail(fd, f"{path}: another {what} run is writing this output")
+        try:
+            yield
+        finally:
+            os.unlink(lock)
     finally:
         os.close(fd)
 

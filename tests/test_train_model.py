@@ -279,6 +279,25 @@ def test_resume_after_a_real_interruption(windows, test_data, tmp_path):
         assert np.array_equal(resumed_weights, expected_weights)
 
 
+def test_a_second_run_on_one_output_fails_cleanly(windows, test_data, tmp_path, capsys):
+    """While a run holds an output (and the checkpoints it keeps beside it), another run on it stops
+    at once with one line and writes nothing; a run on another output of the folder goes through."""
+    from deepgmap_core.fileio import output_lock
+
+    def run(output):
+        return train_main(["--genome", str(test_data / "genome.fa.gz"), "--windows", windows, "--width-scale", "0.05",
+                           "--epochs", "1", "--steps-per-epoch", "2", "--max-valid-windows", "100",
+                           "-o", str(tmp_path / output)])
+
+    with output_lock(str(tmp_path / "m.keras"), "deepgmap-train-model"):
+        assert run("m.keras") == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "m.keras: another deepgmap-train-model run is writing this output" in err[0], err
+        assert sorted(os.listdir(tmp_path)) == [".m.keras.lock"]
+        assert run("other.keras") == 0
+    assert sorted(os.listdir(tmp_path)) == ["other.keras"]
+
+
 def test_resume_refuses_a_checkpoint_of_another_architecture(genome, windows, tmp_path):
     table = read_windows_table(windows)
     output = str(tmp_path / "m.keras")

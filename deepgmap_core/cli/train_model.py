@@ -3,7 +3,7 @@
 from ..baselines import SELECTION_WINDOWS, beside_baselines
 from ..calibration import DEFAULT_PEAK_PRECISION, calibration_lines
 from ..distribute import DISTRIBUTE_MODES
-from ..fileio import atomic_output, check_outputs
+from ..fileio import atomic_output, check_outputs, output_lock
 from ..genome import Genome
 from ..models import DEFAULT_MODEL, model_names
 from ..progress import message
@@ -123,7 +123,7 @@ def run(args, argv):
                              max_minutes=args.max_minutes)
     settings.check()
     table = read_windows_table(args.windows)
-    with Genome(args.genome) as genome:
+    with output_lock(args.output, PROG), Genome(args.genome) as genome:
         _, metadata = train_model(genome, table, settings, args.output, command_line(PROG, argv), args.resume,
                                   args.peak_precision, args.motif_db)
     if args.metrics:
