@@ -472,20 +472,32 @@ def read_windows_table(path):
     its numbers are summed from their digits, and chromosome names are decoded once per name and block.
     """
     with open_text(path, "windows table") as handle:
-        stream = handle.buffer  # plain or gzip bytes; a truncated gzip raises InputError on reading
-        metadata, header, header_lines = _read_header(stream, path)
+        stream = handle.buffer  # plain or gzip bytes; a truncated gzip raises InputError on read()
+        metadata, header, header_lines, body_start = _read_header(stream, path)
         body = _TableBody(path, len(header) - 4, header_lines)
-        for text in _body_blocks(stream):
+        for text in _body_blocks(stream, body_start):
             body.add(text)
     return WindowsTable(metadata, header[4:], *body.joined())
 
 
 def _read_header(stream, path):
-    """Provenance (##key=value lines), the column names and the number of header lines."""
-    metadata, header, header_lines = {}, None, 0
-    for raw in iter(stream.readline, b""):
+    """Provenance (##key=value lines), the column names, the number of header lines and the
+    bytes read after them. Read with read(), the one read of a gzip stream that names the file
+    when it is cut short (readline() raises a bare EOFError)."""
+    metadata, header, header_lines, text, line_start = {}, None, 0, b"", 0
+    while True:
+        line_end = text.find(b"\n", line_start)
+        if line_end < 0:
+            more = stream.read(1 << 16)
+            text += more
+            if more:
+                continue
+            if line_start == len(text):
+                break
+            line_end = len(text)  # the last line, without its newline
         header_lines += 1
-        line = raw.decode("utf-8", "replace").removesuffix("\n").removesuffix("\r")
+        line = text[line_start:line_end].decode("utf-8", "replace").removesuffix("\r")
+        line_start = line_end + 1
         if not line.startswith("##"):
             header = line[1:].split("\t") if line.startswith("#") else None
             break
@@ -496,13 +508,12 @@ def _read_header(stream, path):
     if metadata.get("one_hot_order", ONE_HOT_ORDER) != ONE_HOT_ORDER:
         raise InputError(f"{path}: made for one-hot order {metadata['one_hot_order']}, this suite uses "
                          f"{ONE_HOT_ORDER}")
-    return metadata, header, header_lines
+    return metadata, header, header_lines, text[line_start:]
 
 
-def _body_blocks(stream):
-    """The body's text in blocks of whole lines, a missing final newline added; CR LF and CR end
-    lines as in text mode."""
-    rest = b""
+def _body_blocks(stream, rest):
+    """The body's text in blocks of whole lines, from `rest` (already read) on, a missing final
+    newline added; CR LF and CR end lines as in text mode."""
     while block := stream.read(_BODY_BLOCK):
         text = rest + block
         cut = text.rfind(b"\n") + 1
@@ -510,7 +521,8 @@ def _body_blocks(stream):
         if cut:
             yield _unix_line_ends(text, cut)
     if rest:
-        yield _unix_line_ends(rest + b"\n", len(rest) + 1)
+        text = rest if rest.endswith(b"\n") else rest + b"\n"
+        yield _unix_line_ends(text, len(text))
 
 
 def _unix_line_ends(text, end):

@@ -140,9 +140,11 @@ def test_an_empty_body_gives_empty_columns(tmp_path, block_size):
     assert table.labels.shape == (0, 2) and table.class_names == ["A", "B"]
 
 
-def test_a_truncated_gzip_table_is_one_line_error(tmp_path):
+@pytest.mark.parametrize("cut", [40, 5000])
+def test_a_truncated_gzip_table_is_one_line_error(tmp_path, cut):
+    """Cut in the header lines and in the body."""
     path = tmp_path / "cut.tsv.gz"
-    path.write_bytes(gzip.compress(synthetic_table(50, (2000, 10, 10)))[:5000])
+    path.write_bytes(gzip.compress(synthetic_table(50, (2000, 10, 10)))[:cut])
     with pytest.raises(InputError, match=f"^{path}: windows table is truncated or not valid gzip"):
         read_windows_table(str(path))
 
