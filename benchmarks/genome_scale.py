@@ -73,7 +73,6 @@ def write_peaks(folder, chroms, n_classes, rng):
     """One BED file of peaks (300 bp around a summit) per class."""
     sites = {chrom: rng.integers(20_000, HG19_SIZES[chrom] - 20_000, HG19_SIZES[chrom] * SITES_PER_MB // 10 ** 6)
              for chrom in chroms}
-    paths = []
     for k in range(n_classes):
         share = rng.uniform(*PEAK_SHARE)
         lines = []
@@ -81,9 +80,7 @@ def write_peaks(folder, chroms, n_classes, rng):
             chosen = sites[chrom][rng.random(len(sites[chrom])) < share]
             summits = np.sort(chosen + rng.integers(-50, 51, len(chosen)))
             lines += [f"{chrom}\t{summit - 150}\t{summit + 150}\n" for summit in summits.tolist()]
-        paths.append(folder / f"class{k:03d}.bed")
-        paths[-1].write_text("".join(lines))
-    return paths
+        (folder / f"class{k:03d}.bed").write_text("".join(lines))
 
 
 def prepare(cache, chroms, n_classes):
@@ -136,7 +133,8 @@ def train_start_up(command):
 
 
 def read_in_child(reader, path):
-    """Rows read and seconds of one table read, in a process of its own."""
+    """The command of one table read by `reader` (module, function), in a process of its own: it
+    prints the rows read and the seconds taken."""
     code = ("import sys, time\n"
             f"sys.path[:0] = [{str(REPO)!r}, {str(REPO / 'tests')!r}]\n"
             f"from {reader[0]} import {reader[1]} as read\n"
@@ -170,7 +168,8 @@ def main():
     size = sum(HG19_SIZES[c] for c in args.chroms)
     say(f"{time.strftime('%Y-%m-%d')}: synthetic genome of {len(args.chroms)} hg19 chromosome sizes ({size / 1e9:.2f} Gb, "
         f"plain FASTA), {len(peaks)} peak files; windows 1,000 bp, stride 300, --keep-negatives 0.25, "
-        f"{' '.join(held_out)}; {args.threads} threads (prepared in {time.monotonic() - started:.0f} s, cached in {args.cache})")
+        f"{' '.join(held_out)}; {args.threads} threads, load average {os.getloadavg()[0]:.1f} at the start (prepared in "
+        f"{time.monotonic() - started:.0f} s, cached in {args.cache})")
     with tempfile.TemporaryDirectory(prefix="deepgmap-genome-scale-") as work:
         work = Path(work)
         tables, read_classes = {}, min(READ_GOAL_CLASSES, len(peaks))
