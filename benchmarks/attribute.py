@@ -4,7 +4,7 @@ and peak memory.
 Windows around real CTCF regions of hg19 chr20 (the shared data; the example genome's chr20
 piece without it) are encoded once; then, measured in the same run on the same windows, the
 model's forward pass (the baseline: regions/s of predict_batch) and each attribution method
-(regions/s of hypothetical_contributions, every class): grad-x-input (goal: within 3x of the
+(regions/s of attribution.Attributor, every class): grad-x-input (goal: within 3x of the
 forward pass), integrated gradients (--steps x --references path points per window) and ISM
 (about 3 x window mutants per window; on --ism-regions only). Then deepgmap-attribute writes
 the contributions of --regions windows and deepgmap-discover-motifs runs TF-MoDISco on them in a
@@ -31,7 +31,7 @@ import_keras(onednn=True)
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from deepgmap_core.attribution import AttributionSettings, hypothetical_contributions  # noqa: E402
+from deepgmap_core.attribution import AttributionSettings, Attributor  # noqa: E402
 from deepgmap_core.genome import Genome, one_hot_windows  # noqa: E402
 from deepgmap_core.models.files import load_model  # noqa: E402
 from deepgmap_core.peaks import read_peaks  # noqa: E402
@@ -79,8 +79,8 @@ def main():
         settings = AttributionSettings(method, args.steps, args.references, batch_size=256)
         per_call = {"grad-x-input": 64, "integrated-gradients": max(1, 256 // (args.steps * args.references)),
                     "ism": 4}[method]
-        rates[method] = regions_per_second(lambda batch: hypothetical_contributions(model, batch, settings, rng=rng),
-                                           x[:count], per_call)
+        attributor = Attributor(model, settings)
+        rates[method] = regions_per_second(lambda batch: attributor(batch, rng), x[:count], per_call)
     with tempfile.TemporaryDirectory() as work:
         bed = Path(work) / "regions.bed"
         bed.write_text("".join(f"chr20\t{s + window // 2 - 1}\t{s + window // 2 + 1}\n" for s in starts.tolist()))

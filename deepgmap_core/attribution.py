@@ -114,17 +114,15 @@ def _batched(function, inputs, batch_size):
                            for lo in range(0, len(inputs), batch_size)])
 
 
-def integrated_gradients(logits, x, class_index, references, steps, batch_size):
+def integrated_gradients(logits, class_gradient, x, class_index, references, steps, batch_size):
     """(hypothetical contributions (n, window, 4) averaged over the references, (2, k, n): the
     completeness errors, sum of observed contributions - (logit(x) - logit(r)), and logit(x) - logit(r))."""
-    from .interpret import gradient
-
     k, n = references.shape[:2]
     alphas = ((np.arange(steps) + 0.5) / steps).astype(x.dtype)
     # Every (reference, alpha) point of every window, in batches: (k * steps * n, window, 4).
     path = references[:, None] + alphas[None, :, None, None, None] * (x - references)[:, None]
-    grads = _batched(lambda batch: gradient(lambda inputs: logits(inputs)[:, class_index], batch),
-                     path.reshape(-1, *x.shape[1:]), batch_size).reshape(k, steps, *x.shape).mean(axis=1)
+    grads = _batched(class_gradient, path.reshape(-1, *x.shape[1:]), batch_size)
+    grads = grads.reshape(k, steps, *x.shape).mean(axis=1)
     hypothetical = grads - np.einsum("knwb,knwb->knw", references, grads)[..., None]
     end_points = np.concatenate([x[None], references]).reshape(-1, *x.shape[1:])
     scores = _batched(lambda batch: logits(batch)[:, class_index], end_points, batch_size).reshape(k + 1, n)
@@ -133,24 +131,35 @@ def integrated_gradients(logits, x, class_index, references, steps, batch_size):
     return hypothetical.mean(axis=0), np.stack([observed_sum - difference, difference])
 
 
-def hypothetical_contributions(model, x, settings, both_strands=False, rng=None):
-    """(hypothetical contributions (n, window, 4, classes), completeness (2, k, n, classes) or None:
-    see integrated_gradients) of one-hot windows x (n, window, 4) by settings.method (see the
-    module's docstring)."""
-    from .interpret import gradient, mutant_logits
+class Attributor:
+    """Hypothetical contributions of one model by one method, batch after batch (its gradients
+    compiled once)."""
 
-    logits = strand_logits(model, both_strands)
-    n_classes = model.output_shape[-1]
-    if settings.method == "ism":
-        values = mutant_logits(model, x, settings.batch_size, logits)
-        return values - values.mean(axis=2, keepdims=True), None
-    if settings.method == "grad-x-input":
-        grads = np.stack([gradient(lambda inputs, c=c: logits(inputs)[:, c], x) for c in range(n_classes)], axis=-1)
-        return grads - grads.mean(axis=2, keepdims=True), None
-    references = references_for(x, settings, rng)
-    parts = [integrated_gradients(logits, x, c, references, settings.steps, settings.batch_size)
-             for c in range(n_classes)]
-    return np.stack([p[0] for p in parts], axis=-1), np.stack([p[1] for p in parts], axis=-1)
+    def __init__(self, model, settings, both_strands=False):
+        from .interpret import gradient_function
+
+        settings.check()
+        self.model, self.settings = model, settings
+        self.logits = strand_logits(model, both_strands)
+        self.class_gradients = [gradient_function(lambda inputs, c=c: self.logits(inputs)[:, c])
+                                for c in range(model.output_shape[-1])]
+
+    def __call__(self, x, rng=None):
+        """(hypothetical contributions (n, window, 4, classes), completeness (2, k, n, classes) or
+        None: see integrated_gradients) of one-hot windows x (n, window, 4) (see the module's docstring)."""
+        from .interpret import mutant_logits
+
+        settings = self.settings
+        if settings.method == "ism":
+            values = mutant_logits(self.model, x, settings.batch_size, self.logits)
+            return values - values.mean(axis=2, keepdims=True), None
+        if settings.method == "grad-x-input":
+            grads = np.stack([class_gradient(x) for class_gradient in self.class_gradients], axis=-1)
+            return grads - grads.mean(axis=2, keepdims=True), None
+        references = references_for(x, settings, rng)
+        parts = [integrated_gradients(self.logits, class_gradient, x, c, references, settings.steps,
+                                      settings.batch_size) for c, class_gradient in enumerate(self.class_gradients)]
+        return np.stack([p[0] for p in parts], axis=-1), np.stack([p[1] for p in parts], axis=-1)
 
 
 def observed(hypothetical, x):
@@ -231,11 +240,12 @@ def write_attributions(model, genome, regions, class_names, settings, h5_path=No
                                 "modisco_class": class_names[modisco_class], **(provenance or {})})
         step = max(1, settings.batch_size // (settings.steps * settings.references)) \
             if settings.method == "integrated-gradients" else settings.batch_size
+        attributor = Attributor(model, settings, both_strands)
         with ProgressBar(n, f"attributing ({settings.method})", "regions") as bar:
             for lo in range(0, n, step):
                 hi = min(lo + step, n)
                 x = one_hot_windows(genome, regions.chroms[lo:hi], regions.starts[lo:hi], window)
-                hypothetical, batch_completeness = hypothetical_contributions(model, x, settings, both_strands, rng)
+                hypothetical, batch_completeness = attributor(x, rng)
                 if batch_completeness is not None:
                     completeness.append(batch_completeness)
                 if tracks is not None:

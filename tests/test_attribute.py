@@ -15,8 +15,8 @@ import pyBigWig  # noqa: E402
 import pytest  # noqa: E402
 from scipy.stats import spearmanr  # noqa: E402
 
-from deepgmap_core.attribution import (AttributionSettings, hypothetical_contributions, observed,  # noqa: E402
-                                       read_attributions, region_windows_around)
+from deepgmap_core.attribution import (AttributionSettings, Attributor, observed, read_attributions,  # noqa: E402
+                                       region_windows_around)
 from deepgmap_core.cli.attribute import main as attribute  # noqa: E402
 from deepgmap_core.cli.discover_motifs import main as discover_motifs  # noqa: E402
 from deepgmap_core.genome import ONE_HOT_ORDER, Genome, one_hot_encode, one_hot_windows  # noqa: E402
@@ -39,8 +39,8 @@ def model_and_sites(request, test_data):
 
 
 def contributions(model, x, method, **settings):
-    hypothetical, completeness = hypothetical_contributions(
-        model, x, AttributionSettings(method=method, **settings), rng=np.random.default_rng(0))
+    hypothetical, completeness = Attributor(model, AttributionSettings(method=method, **settings))(
+        x, np.random.default_rng(0))
     return observed(hypothetical, x)[..., 0], completeness
 
 

@@ -44,7 +44,8 @@ COMMANDS = {
     "score_variants": (score_variants, ["--model", "{model}", "--genome", "{genome}", "--vcf", "{vcf}",
                                         "-o", "{out}/v.vcf"], ["v.vcf"]),
     "attribute": (attribute, ["--model", "{ctcf_model}", "--genome", "{genome}", "--regions", "{peaks}",
-                              "-o", "{out}/a.h5", "--tracks", "{out}/tracks"], ["a.h5", "tracks/CTCF.contributions.bw"]),
+                              "-o", "{out}/a.h5", "--tracks", "{out}/tracks"],
+                  ["a.h5", "tracks/CTCF.contributions.bw"]),
     "discover_motifs": (discover_motifs, ["-i", "{attributions}", "--motif-db", "{motifs}", "--tomtom",
                                           "{out}/t.tsv", "-o", "{out}/p.meme"], ["p.meme", "t.tsv"]),
 }
