@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from .errors import InputError
+from .windows import LABEL_BLOCK, label_sums
 
 DEFAULT_PEAK_PRECISION = 0.5
 FALLBACK_THRESHOLD = 0.5   # a model file without a chosen threshold (or a class without valid positives)
@@ -33,7 +34,9 @@ def kept_negative_fraction(table):
 def negative_weights(table, rows):
     """Train-split negatives were kept with probability keep_negatives: each stands for 1/keep of them."""
     weights = np.ones(len(rows))
-    negatives = (table.splits[rows] == "train") & ~table.labels[rows].any(axis=1)
+    positive = np.concatenate([table.labels[rows[first:first + LABEL_BLOCK]].any(axis=1)
+                               for first in range(0, len(rows), LABEL_BLOCK)] or [np.zeros(0, dtype=bool)])
+    negatives = (table.splits[rows] == "train") & ~positive
     weights[negatives] = 1 / kept_negative_fraction(table)
     return weights
 
@@ -42,9 +45,8 @@ def class_balance(table):
     """Per class, (prevalence among the train windows, prevalence on the train chromosomes
     that they stand for): all-zero rows weighted 1/keep_negatives."""
     rows = np.flatnonzero(table.splits == "train")
-    labels = table.labels[rows].astype(np.float64)
     weights = negative_weights(table, rows)
-    return labels.mean(axis=0), weights @ labels / weights.sum()
+    return label_sums(table, rows) / len(rows), label_sums(table, rows, weights) / weights.sum()
 
 
 def logit(p):

@@ -136,26 +136,30 @@ def scored_windows(genome, chrom, window, settings, regions=None):
     return starts[keep]
 
 
-def bin_means(starts, predictions, chrom_length, window, stride):
+def bin_means(starts, predictions, chrom_length, window, stride, class_block=16):
     """(bin starts, bin ends, values (bins, classes)) of the stride-sized bins that scored windows
     overlap: each value is the mean over the windows overlapping the bin. Vectorised with
-    cumulative sums over the window grid."""
+    cumulative sums over the window grid, `class_block` classes at a time (the float64 sums of
+    every class of a long chromosome at once would outweigh the predictions many times)."""
     n_bins = -(-chrom_length // stride)
     index = starts // stride
-    sums = np.zeros((n_bins + 1, predictions.shape[1]), dtype=np.float64)
     counts = np.zeros(n_bins + 1, dtype=np.int64)
-    sums[index + 1] = predictions
     counts[index + 1] = 1
-    sums, counts = np.cumsum(sums, axis=0), np.cumsum(counts)
+    counts = np.cumsum(counts)
     bins = np.arange(n_bins)
     # Window k (start k*stride) overlaps bin j when j - span < k <= j.
     span = -(-window // stride)
     lo = np.maximum(bins - span + 1, 0)
     covering = counts[bins + 1] - counts[lo]
     keep = covering > 0
-    values = (sums[bins + 1] - sums[lo])[keep] / covering[keep, None]
+    values = np.empty((int(keep.sum()), predictions.shape[1]), dtype=np.float32)
+    for first in range(0, predictions.shape[1], class_block):
+        sums = np.zeros((n_bins + 1, min(class_block, predictions.shape[1] - first)), dtype=np.float64)
+        sums[index + 1] = predictions[:, first:first + class_block]
+        np.cumsum(sums, axis=0, out=sums)
+        values[:, first:first + class_block] = (sums[bins + 1] - sums[lo])[keep] / covering[keep, None]
     bin_starts = bins[keep] * stride
-    return bin_starts, np.minimum(bin_starts + stride, chrom_length), values.astype(np.float32)
+    return bin_starts, np.minimum(bin_starts + stride, chrom_length), values
 
 
 @dataclass

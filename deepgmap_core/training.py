@@ -33,7 +33,7 @@ from .models.files import load_model, read_metadata, save_model
 from .motifs import read_motif_db
 from .progress import ProgressBar, message, warn
 from .recipes import recipe
-from .windows import SPLITS
+from .windows import SPLITS, label_sums
 
 
 @dataclass
@@ -226,22 +226,13 @@ def check_table_on_genome(table, genome):
                          f"windows were made on?")
 
 
-def label_counts(table, rows, block=1 << 16):
-    """Per class, the positives among `rows`, `block` rows at a time: the labels of every train
-    row copied at once would take as much memory as the table's labels."""
-    counts = np.zeros(table.labels.shape[1], dtype=np.int64)
-    for first in range(0, len(rows), block):
-        counts += table.labels[rows[first:first + block]].sum(axis=0, dtype=np.int64)
-    return counts
-
-
 def check_training_data(table, genome, train_rows, valid_rows, batch_size):
     check_table_on_genome(table, genome)
     if len(train_rows) == 0:
         raise InputError("no windows in the train split")
     if len(valid_rows) == 0:
         raise InputError("no windows in the valid split: make the windows with --valid-chroms")
-    positives = {split: label_counts(table, rows) for split, rows in (("train", train_rows), ("valid", valid_rows))}
+    positives = {split: label_sums(table, rows) for split, rows in (("train", train_rows), ("valid", valid_rows))}
     for split, counts in positives.items():
         if not counts.any():
             raise InputError(f"no positive window in the {split} split")
@@ -388,7 +379,7 @@ def train_model(genome, table, settings, output, command_line, resume=False, pea
 
 def train_prevalence_logits(table, rows):
     """Per class, the logit of the positive fraction of `rows` (clipped away from 0 and 1)."""
-    prevalence = np.clip(label_counts(table, rows) / len(rows), 1e-4, 1 - 1e-4)
+    prevalence = np.clip(label_sums(table, rows) / len(rows), 1e-4, 1 - 1e-4)
     return np.log(prevalence / (1 - prevalence))
 
 

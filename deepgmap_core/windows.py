@@ -463,6 +463,20 @@ _PLACE_VALUES = np.where(_EXPONENTS < _MAX_DIGITS, 10 ** np.minimum(_EXPONENTS, 
 _SPLIT_CELLS = [(int.from_bytes(f"\t{split}".encode(), "little"), len(split)) for split in SPLITS]
 
 
+LABEL_BLOCK = 1 << 16  # table rows whose labels are copied at once
+
+
+def label_sums(table, rows, weights=None, block=LABEL_BLOCK):
+    """Per class, the positives among `rows` of a windows table (or their `weights` summed, one
+    per row), `block` rows at a time: the labels of every train row copied at once would take as
+    much memory as the table's labels."""
+    sums = np.zeros(table.labels.shape[1], dtype=np.int64 if weights is None else np.float64)
+    for first in range(0, len(rows), block):
+        labels = table.labels[rows[first:first + block]]
+        sums += labels.sum(axis=0, dtype=np.int64) if weights is None else weights[first:first + block] @ labels
+    return sums
+
+
 def read_windows_table(path):
     """Read a windows table (plain or gzip) back: provenance, class names, columns. Cells are
     checked as make-training-windows writes them (InputError naming the file and the first bad line).

@@ -23,7 +23,7 @@ from deepgmap_core.fileio import folder_lock  # noqa: E402
 from deepgmap_core.genome import Genome, one_hot_windows, reverse_complement_one_hot  # noqa: E402
 from deepgmap_core.interpret import class_logits  # noqa: E402
 from deepgmap_core.models.files import load_model  # noqa: E402
-from deepgmap_core.predict import predict_batch  # noqa: E402
+from deepgmap_core.predict import bin_means, predict_batch  # noqa: E402
 from deepgmap_core.training import TrainSettings, train_model  # noqa: E402
 from deepgmap_core.windows import read_windows_table  # noqa: E402
 from finite_differences import saliency_by_finite_differences  # noqa: E402
@@ -354,3 +354,21 @@ def test_shared_trunk_equals_per_window_prediction(name, test_data, tmp_path, ca
             shared = predict_starts(model, genome, "chr20", starts, 1000, settings, plan=plan)
             alone = predict_starts(model, genome, "chr20", starts, 1000, settings)
             np.testing.assert_allclose(shared, alone, atol=1e-5)
+
+
+def test_bin_means_by_blocks_of_classes_equal_the_means_of_the_overlapping_windows():
+    """Each bin's value is the mean of the scored windows over it, whatever the class block size."""
+    rng = np.random.default_rng(5)
+    stride, window, length = 100, 300, 5_050
+    starts = np.sort(rng.choice(np.arange(0, length - window + 1, stride), 30, replace=False))
+    predictions = rng.random((len(starts), 40)).astype(np.float32)
+    expected_starts, expected = [], []
+    for bin_start in range(0, length, stride):
+        over = (starts < bin_start + stride) & (starts + window > bin_start)
+        if over.any():
+            expected_starts.append(bin_start)
+            expected.append(predictions[over].mean(axis=0))
+    for block in (3, 16, 40):
+        bin_starts, bin_ends, values = bin_means(starts, predictions, length, window, stride, class_block=block)
+        assert bin_starts.tolist() == expected_starts and bin_ends[-1] <= length
+        np.testing.assert_allclose(values, np.array(expected), rtol=1e-5)
