@@ -20,7 +20,8 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # as deepgmap-train-model r
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from deepgmap_core.training import TrainBatches, accelerator, compile_model, configure_determinism, package_versions  # noqa: E402,E501
+from deepgmap_core.backend import accelerator, configure_determinism, package_versions  # noqa: E402
+from deepgmap_core.training import TrainBatches, compile_model  # noqa: E402
 from deepgmap_core.models.build import build_model  # noqa: E402
 from deepgmap_core.baselines import MOTIF_METHOD, baseline_scores  # noqa: E402
 from deepgmap_core.motifs import read_motif_db  # noqa: E402

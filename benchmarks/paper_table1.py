@@ -29,7 +29,9 @@ from paper import (BASELINES_LEGEND, Transcript, genome_and_peaks, held_out_base
                    paper_parser, seconds_per_20_updates, write_section)
 from deepgmap_core.genome import Genome
 from deepgmap_core.models import model_names
-from deepgmap_core.training import TrainSettings, mean_of, split_rows, train_model
+from deepgmap_core.batching import split_rows
+from deepgmap_core.scoring import mean_of
+from deepgmap_core.training import TrainSettings, train_model
 from deepgmap_core.windows import read_windows_table
 
 BATCH, LEARNING_RATE, RUN_OVERHEAD_S = 32, 1e-3, 6.0

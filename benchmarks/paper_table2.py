@@ -30,7 +30,9 @@ from paper import (BASELINES_LEGEND, Transcript, by_method, genome_and_peaks, ja
                    paper_parser, seconds_per_20_updates, write_section)
 from deepgmap_core.evaluation import evaluate, negative_weights
 from deepgmap_core.genome import Genome
-from deepgmap_core.training import TrainSettings, mean_of, split_rows, train_model
+from deepgmap_core.batching import split_rows
+from deepgmap_core.scoring import mean_of
+from deepgmap_core.training import TrainSettings, train_model
 from deepgmap_core.windows import read_windows_table
 
 # (labelled window, stride, flank): the paper's strides over 1 kb windows, then DeepSEA's layout.

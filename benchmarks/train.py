@@ -29,7 +29,9 @@ sys.path.insert(0, str(REPO))
 from deepgmap_core.genome import Genome  # noqa: E402
 from deepgmap_core.models.build import build_model  # noqa: E402
 from deepgmap_core.models.layers import FRSSConv1D  # noqa: E402
-from deepgmap_core.training import TrainBatches, accelerator, compile_model, prefetched  # noqa: E402
+from deepgmap_core.backend import accelerator  # noqa: E402
+from deepgmap_core.batching import prefetched  # noqa: E402
+from deepgmap_core.training import TrainBatches, compile_model  # noqa: E402
 from deepgmap_core.windows import read_windows_table  # noqa: E402
 
 

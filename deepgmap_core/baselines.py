@@ -181,7 +181,7 @@ def baseline_scores(genome, table, held_out, train_rows, known_motifs=None, seed
     'motif:NAME' (with `known_motifs`, the (names, matrices) of motifs.read_motif_db; the motif
     chosen for the class on `train_rows`) and 'chance'. `held_out` maps split names to rows of
     `table`; empty splits are left out."""
-    from .training import score_predictions  # imported here: training imports this module
+    from .scoring import score_predictions
 
     chosen, names, log_odds = [], [], []
     if known_motifs:

@@ -6,12 +6,13 @@ import math
 import numpy as np
 
 from .baselines import baseline_scores, comparison_html
+from .batching import predict_rows, split_rows
 from .calibration import negative_weights
 from .errors import InputError
 from .models import ARCHITECTURES, architecture
 from .progress import message, warn
-from .training import check_table_on_genome, mean_of, predict_rows, score_predictions, split_rows
-from .windows import SPLITS
+from .scoring import mean_of, score_predictions
+from .windows import SPLITS, check_table_on_genome
 
 # Mean AUROC, or mean AUPRC over chance, on a training chromosome above the held-out chromosomes'
 # by more: warn. Not the raw AUPRC gap: AUPRC grows with the prevalence, which differs between chromosomes.

@@ -14,13 +14,14 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
+from .backend import accelerator
+from .batching import prefetched
 from .calibration import genome_probabilities
 from .errors import InputError
 from .genome import ONE_HOT_ORDER, one_hot_windows, reverse_complement_one_hot
 from .progress import ProgressBar, message
 from .shared_trunk import head_predictions, trunk_features, trunk_plan
 from .track_merge import BigWigWriter
-from .training import accelerator, prefetched
 from .windows import count_n_bases, window_starts, windows_touching
 
 

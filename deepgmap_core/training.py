@@ -11,20 +11,18 @@ import base64
 import io
 import math
 import os
-import platform
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 import keras
 import numpy as np
-from sklearn.metrics import average_precision_score, roc_auc_score
 
 from . import __version__
+from .backend import accelerator, configure_determinism, package_versions
 from .baselines import baseline_scores, comparison_html
 from .calibration import DEFAULT_PEAK_PRECISION, calibration_entry, check_peak_precision
-from .distribute import (distribution_strategy, predict_on_replicas, replica_count, strategy_scope, train_step,
-                         worker_output)
+from .batching import predict_rows, prefetched, split_rows, window_batch
+from .distribute import distribution_strategy, replica_count, strategy_scope, train_step, worker_output
 from .errors import InputError
 from .genome import ONE_HOT_ORDER, one_hot_windows, reverse_complement_one_hot
 from .models import DEFAULT_MODEL, architecture
@@ -33,7 +31,8 @@ from .models.files import load_model, read_metadata, save_model
 from .motifs import read_motif_db
 from .progress import ProgressBar, message, warn
 from .recipes import recipe
-from .windows import SPLITS, label_sums
+from .scoring import mean_of, score_predictions
+from .windows import check_table_on_genome, label_sums
 
 
 @dataclass
@@ -131,99 +130,9 @@ class TrainBatches:
         return x, self.table.labels[rows].astype(np.float32)
 
 
-def prefetched(batches, threads=1):
-    """The items of `batches` in order, each read ahead by a pool of `threads` while earlier ones
-    are being used (sequence reads and one-hot encoding release the GIL). On a GPU a step can
-    take less time than reading one batch of windows from a bgzip FASTA: there, use several."""
-    with ThreadPoolExecutor(threads) as pool:
-        upcoming = [pool.submit(batches.__getitem__, i) for i in range(min(threads, len(batches)))]
-        for index in range(len(batches)):
-            current = upcoming.pop(0).result()
-            if index + threads < len(batches):
-                upcoming.append(pool.submit(batches.__getitem__, index + threads))
-            yield current
-
-
-class _OrderedBatches:
-    def __init__(self, genome, table, rows, batch_size):
-        self.genome, self.table, self.rows, self.batch_size = genome, table, rows, batch_size
-
-    def __len__(self):
-        return math.ceil(len(self.rows) / self.batch_size)
-
-    def __getitem__(self, index):
-        return window_batch(self.genome, self.table, self.rows[index * self.batch_size:(index + 1) * self.batch_size])[0]
-
-
-def predict_rows(model, genome, table, rows, batch_size, threads=1, strategy=None, rc_average=False):
-    """Predictions (len(rows), classes) for the windows `rows` of `table`, in order; with
-    rc_average, the mean of each window's and its reverse complement's; a model built under a
-    distribution `strategy` predicts each batch split over its replicas."""
-    batches = _OrderedBatches(genome, table, rows, batch_size)
-
-    def predict(x):
-        y = predict_on_replicas(strategy, model, x)
-        if rc_average:
-            y = (y + predict_on_replicas(strategy, model, np.ascontiguousarray(reverse_complement_one_hot(x)))) / 2
-        return y
-
-    return np.concatenate([predict(x) for x in prefetched(batches, threads)])
-
-
-def window_batch(genome, table, rows):
-    window = int(table.ends[rows[0]] - table.starts[rows[0]])
-    x = one_hot_windows(genome, table.chroms[rows], table.starts[rows], window)
-    return x, table.labels[rows].astype(np.float32)
-
-
-def score_predictions(labels, predictions, class_names, weights=None):
-    """Per class: AUROC, AUPRC, positives, windows (NaN where a class has one label only).
-    `weights` (per window) let sampled-out negatives count as the windows they stand for."""
-    scores = []
-    for i, name in enumerate(class_names):
-        truth = labels[:, i]
-        both = 0 < truth.sum() < len(truth)
-        scores.append({"class": name,
-                       "auroc": roc_auc_score(truth, predictions[:, i], sample_weight=weights) if both else math.nan,
-                       "auprc": average_precision_score(truth, predictions[:, i], sample_weight=weights)
-                       if both else math.nan,
-                       "positives": int(truth.sum()), "windows": int(len(truth))})
-    return scores
-
-
-def mean_of(scores, key):
-    values = [s[key] for s in scores if not math.isnan(s[key])]
-    return float(np.mean(values)) if values else math.nan
-
-
 def binary_cross_entropy(labels, predictions):
     p = np.clip(predictions, 1e-7, 1 - 1e-7)
     return float(-np.mean(labels * np.log(p) + (1 - labels) * np.log(1 - p)))
-
-
-def split_rows(table, split, limit, seed):
-    """Rows of one split; at most `limit` of them (a seeded random subset, in table order)."""
-    rows = np.flatnonzero(table.splits == split)
-    if limit and len(rows) > limit:
-        rows = np.sort(np.random.default_rng([seed, SPLITS.index(split)]).choice(rows, limit, replace=False))
-    return rows
-
-
-def check_table_on_genome(table, genome):
-    """Every window on a chromosome of the genome and inside it (checked before any work, not
-    when a batch reaches the window)."""
-    names, inverse = np.unique(table.chroms, return_inverse=True)
-    missing = sorted(set(names) - set(genome.lengths))
-    if missing:
-        raise InputError(f"the windows table names chromosome(s) the genome lacks: {', '.join(missing[:5])} "
-                         f"(is it the genome the windows were made on?)")
-    past_end = table.ends > np.array([genome.lengths[name] for name in names], dtype=np.int64)[inverse]
-    if past_end.any():
-        row = int(np.argmax(past_end))
-        raise InputError(f"the windows table has {int(past_end.sum()):,} window(s) past their chromosome's end in "
-                         f"the genome, e.g. {table.chroms[row]}:{table.starts[row]}-{table.ends[row]} "
-                         f"({table.chroms[row]} is {genome.lengths[table.chroms[row]]:,} bp): is it the genome the "
-                         f"windows were made on?")
 
 
 def check_training_data(table, genome, train_rows, valid_rows, batch_size):
@@ -254,53 +163,12 @@ def reseed_random_layers(model, seed, epoch):
         state.assign(np.array([first, 0], dtype=state.dtype))
 
 
-def configure_determinism(seed):
-    """Same seed, same inputs, same weights (on CPU): seeds Python, numpy and the backend,
-    and asks TensorFlow for deterministic kernels."""
-    keras.utils.set_random_seed(seed)
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        tf.config.experimental.enable_op_determinism()
-
-
 OPTIMIZERS = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}
 
 
 def compile_model(model, learning_rate, optimizer="adam", epsilon=1e-7):
     model.compile(optimizer=OPTIMIZERS[optimizer](learning_rate, epsilon=epsilon),
                   loss=keras.losses.BinaryCrossentropy())
-
-
-def accelerator():
-    """Where the backend computes: 'GPU (name)' or 'CPU'."""
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        gpus = tf.config.list_physical_devices("GPU")
-        return f"GPU ({len(gpus)} visible, TensorFlow)" if gpus else "CPU (TensorFlow)"
-    if backend == "torch":
-        import torch
-
-        return f"GPU ({torch.cuda.get_device_name(0)}, PyTorch)" if torch.cuda.is_available() else "CPU (PyTorch)"
-    if backend == "jax":
-        import jax
-
-        device = jax.devices()[0]
-        return f"{device.platform.upper()} ({device.device_kind}, JAX)"
-    return backend
-
-
-def package_versions():
-    import importlib
-
-    import sklearn
-
-    backend = keras.backend.backend()
-    return {"deepgmap": __version__, "keras": keras.__version__, "backend": backend,
-            backend: importlib.import_module(backend).__version__, "numpy": np.__version__,
-            "scikit-learn": sklearn.__version__, "python": platform.python_version()}
 
 
 @dataclass

@@ -477,6 +477,23 @@ def label_sums(table, rows, weights=None, block=LABEL_BLOCK):
     return sums
 
 
+def check_table_on_genome(table, genome):
+    """Every window on a chromosome of the genome and inside it (checked before any work, not
+    when a batch reaches the window)."""
+    names, inverse = np.unique(table.chroms, return_inverse=True)
+    missing = sorted(set(names) - set(genome.lengths))
+    if missing:
+        raise InputError(f"the windows table names chromosome(s) the genome lacks: {', '.join(missing[:5])} "
+                         f"(is it the genome the windows were made on?)")
+    past_end = table.ends > np.array([genome.lengths[name] for name in names], dtype=np.int64)[inverse]
+    if past_end.any():
+        row = int(np.argmax(past_end))
+        raise InputError(f"the windows table has {int(past_end.sum()):,} window(s) past their chromosome's end in "
+                         f"the genome, e.g. {table.chroms[row]}:{table.starts[row]}-{table.ends[row]} "
+                         f"({table.chroms[row]} is {genome.lengths[table.chroms[row]]:,} bp): is it the genome the "
+                         f"windows were made on?")
+
+
 def read_windows_table(path):
     """Read a windows table (plain or gzip) back: provenance, class names, columns. Cells are
     checked as make-training-windows writes them (InputError naming the file and the first bad line).

@@ -27,8 +27,10 @@ from deepgmap_core.models import DEFAULT_MODEL, L1_PREDICTION_WEIGHT, L2_WEIGHT,
 from deepgmap_core.models.build import build_model  # noqa: E402
 from deepgmap_core.models.files import load_model, read_metadata  # noqa: E402
 from deepgmap_core.interpret import class_logits  # noqa: E402
-from deepgmap_core.training import (TrainBatches, TrainSettings, configure_determinism, new_model,  # noqa: E402
-                                    reseed_random_layers, split_rows, train_model)
+from deepgmap_core.backend import configure_determinism  # noqa: E402
+from deepgmap_core.batching import split_rows  # noqa: E402
+from deepgmap_core.training import (TrainBatches, TrainSettings, new_model, reseed_random_layers,  # noqa: E402
+                                    train_model)
 from deepgmap_core.windows import read_windows_table  # noqa: E402
 
 TINY = 0.05

@@ -68,7 +68,7 @@ def import_keras(onednn, threads=None):
         except RuntimeError:  # TensorFlow already runs in this process (tools called in-process): its pools stay
             pass
     if _verbose:
-        from ..training import accelerator
+        from ..backend import accelerator
 
         message(f"Keras {keras.__version__}, backend {keras.backend.backend()}, computing on {accelerator()}")
 
