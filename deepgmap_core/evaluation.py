@@ -11,6 +11,7 @@ from .calibration import negative_weights
 from .errors import InputError
 from .models import ARCHITECTURES, architecture
 from .progress import message, warn
+from .reports import embedded_png, figure_bytes, html_page, pyplot, scores_table
 from .scoring import mean_of, score_predictions
 from .windows import SPLITS, check_table_on_genome
 
@@ -137,15 +138,9 @@ def evaluation_table(results, command_line):
 
 def curves_png(results, table):
     """ROC and PR curves per class and split, as PNG bytes."""
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from sklearn.metrics import precision_recall_curve, roc_curve
 
-    figure, (roc_axes, pr_axes) = plt.subplots(1, 2, figsize=(11, 4.5))
+    figure, (roc_axes, pr_axes) = pyplot().subplots(1, 2, figsize=(11, 4.5))
     for split, (rows, predictions) in results["predictions"].items():
         weights = negative_weights(table, rows)
         for i, name in enumerate(table.class_names):
@@ -163,20 +158,12 @@ def curves_png(results, table):
     for axes in (roc_axes, pr_axes):
         axes.legend(fontsize=7)
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
-    plt.close(figure)
-    return buffer.getvalue()
+    return figure_bytes(figure)
 
 
 def evaluation_html(results, table, metadata):
-    import base64
     from html import escape
 
-    picture = base64.b64encode(curves_png(results, table)).decode()
-    rows = "".join(f"<tr><td>{escape(split)}</td><td>{escape(s['class'])}</td><td>{s['auroc']:.4f}</td>"
-                   f"<td>{s['auprc']:.4f}</td><td>{s['positives']:,}</td><td>{s['windows']:,}</td></tr>"
-                   for split, scores in results["splits"].items() for s in scores)
     overfit = ""
     if results["overfitting"]:
         o = results["overfitting"]
@@ -192,15 +179,11 @@ def evaluation_html(results, table, metadata):
                    f"chromosomes.</p><table><tr><th>class</th>"
                    + "".join(f"<th>{escape(key.replace('_', ' '))}</th>" for key in OVERFITTING_COLUMNS)
                    + f"</tr>{by_class}</table>")
-    return f"""<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>DeepGMAP evaluation: {escape(metadata['model'])}</title>
-<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:4px 8px}}</style></head><body>
-<h1>DeepGMAP evaluation</h1><p>Model {escape(metadata['model'])} (width x{metadata['width_scale']}); train-split
-negatives weighted by 1/keep_negatives.</p>
-<img alt="ROC and precision-recall curves" src="data:image/png;base64,{picture}">
-<table><tr><th>split</th><th>class</th><th>AUROC</th><th>AUPRC</th><th>positives</th><th>windows</th></tr>{rows}</table>
+    return html_page(f"DeepGMAP evaluation: {metadata['model']}", f"""<h1>DeepGMAP evaluation</h1>
+<p>Model {escape(metadata['model'])} (width x{metadata['width_scale']}); train-split negatives weighted by
+1/keep_negatives.</p>
+{embedded_png(curves_png(results, table), "ROC and precision-recall curves")}
+{scores_table(results["splits"])}
 <h2>Beside baselines that need no training</h2>
 {comparison_html({split: results["splits"][split] for split in results["baselines"]}, results["baselines"])}
-{overfit}</body></html>
-"""
+{overfit}""")

@@ -225,14 +225,11 @@ def strongest_links(matrix, fraction=0.1, per_column=False):
 def plot_connections(model, class_names, stream, image_format="png", kernel_labels=None, fraction=0.1):
     """Layered graph of the strongest `fraction` of links between consecutive layers, first-layer
     kernels labelled (e.g. with their best motif match)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from .reports import figure_bytes, pyplot
 
     names, matrices = connection_strengths(model)
     sizes = [matrices[0].shape[0]] + [m.shape[1] for m in matrices]
-    figure, axes = plt.subplots(figsize=(3 + 2.5 * len(sizes), 8))
+    figure, axes = pyplot().subplots(figsize=(3 + 2.5 * len(sizes), 8))
     height = lambda n: np.linspace(0.02, 0.98, n) if n > 1 else np.array([0.5])  # noqa: E731
     largest = max(np.abs(m).max() for m in matrices) or 1
     used = [set() for _ in sizes]
@@ -259,5 +256,4 @@ def plot_connections(model, class_names, stream, image_format="png", kernel_labe
     axes.set_title(f"Strongest {100 * fraction:.0f}% of links per layer and into each class "
                    f"(red positive, blue negative)")
     figure.tight_layout()
-    figure.savefig(stream, format=image_format, dpi=110)
-    plt.close(figure)
+    stream.write(figure_bytes(figure, image_format, dpi=110))

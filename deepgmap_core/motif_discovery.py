@@ -96,8 +96,9 @@ def patterns_html(patterns, matches, chroms, window_starts, offset, one_hot, tit
     `matches`: pattern name -> Tomtom rows (best first)."""
     from html import escape
 
-    from .motifs import embedded_png as image
     from .motifs import logo_png, probability_logo_png
+    from .reports import embedded_png as image
+    from .reports import html_page
 
     sections = []
     for pattern in patterns:
@@ -120,6 +121,4 @@ def patterns_html(patterns, matches, chroms, window_starts, offset, one_hot, tit
             + "".join(examples) + "</table>")
     if not sections:
         sections.append("<p>No pattern: too few seqlets to cluster (more regions, or a lower --min-seqlets).</p>")
-    return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>" + escape(title) + "</title>"
-            "<style>body{font-family:sans-serif}td{border-bottom:1px solid #ddd;padding:2px 6px}</style></head><body>"
-            f"<h1>{escape(title)}</h1>" + "".join(sections) + "</body></html>\n")
+    return html_page(title, f"<h1>{escape(title)}</h1>" + "".join(sections))

@@ -10,6 +10,7 @@ import numpy as np
 from .errors import InputError
 from .fileio import check_readable
 from .genome import ONE_HOT_ORDER
+from .reports import embedded_png, figure_bytes, html_page, pyplot
 
 MEME_ORDER = [ONE_HOT_ORDER.index(base) for base in "ACGT"]  # the suite's one-hot columns in MEME's order
 DEFAULT_SCALE = 100.0
@@ -120,37 +121,20 @@ def tomtom_table(rows, command):
 def logo_png(heights, title, ylabel):
     """PNG bytes of a sequence logo of letter heights (width, 4) in A,C,G,T order (negative ones
     drawn below the axis)."""
-    import io
-
     import logomaker
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import pandas
 
-    figure, axes = plt.subplots(figsize=(max(2.0, 0.35 * len(heights)), 1.6))
+    figure, axes = pyplot().subplots(figsize=(max(2.0, 0.35 * len(heights)), 1.6))
     logomaker.Logo(pandas.DataFrame(heights, columns=list("ACGT")), ax=axes, color_scheme="classic")
     axes.set(ylabel=ylabel, title=title)
     axes.title.set_fontsize(8)
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=80)
-    plt.close(figure)
-    return buffer.getvalue()
+    return figure_bytes(figure, dpi=80)
 
 
 def probability_logo_png(matrix, title):
     """PNG bytes of the information-content-scaled logo of a (width, 4) A,C,G,T probability matrix."""
     return logo_png(matrix * (2 - information_content(matrix[:, None, :]))[:, None], title, "bits")
-
-
-def embedded_png(png, alt):
-    """An <img> holding PNG bytes (a self-contained page)."""
-    import base64
-    from html import escape
-
-    return f'<img alt="{escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 
 def logos_html(names, matrices, best_matches=None):
@@ -172,8 +156,5 @@ def logos_html(names, matrices, best_matches=None):
             cell = image(target_matrix, f"{target} ({orientation}), q {q_value:.2g}")
         rows.append(f"<tr><td>{escape(name)}<br>{information_content(matrix[None])[0]:.1f} bits</td>"
                     f"<td>{image(matrix, name)}</td><td>{cell}</td></tr>")
-    return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>DeepGMAP kernel motifs</title>"
-            "<style>body{font-family:sans-serif}td{border-bottom:1px solid #ddd;padding:4px}</style></head><body>"
-            "<h1>First-layer kernels and their best known match</h1><table>"
-            "<tr><th>kernel</th><th>logo</th><th>best Tomtom match</th></tr>" + "".join(rows) +
-            "</table></body></html>\n")
+    return html_page("DeepGMAP kernel motifs", "<h1>First-layer kernels and their best known match</h1><table>"
+                     "<tr><th>kernel</th><th>logo</th><th>best Tomtom match</th></tr>" + "".join(rows) + "</table>")

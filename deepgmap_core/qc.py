@@ -162,15 +162,12 @@ def qc_json(report, command_line):
 def plot_qc(report, counts, stream):
     """PNG: the fingerprint (cumulative read fraction over genome bins ranked by reads) and
     the QC values against their thresholds."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from .reports import figure_bytes, pyplot
 
     bins = np.sort(np.concatenate(counts.bin_counts)) if counts.bin_counts else np.zeros(1)
     cumulative = np.cumsum(bins) / max(bins.sum(), 1)
     rank = np.arange(1, len(bins) + 1) / len(bins)
-    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2))
+    figure, (left, right) = pyplot().subplots(1, 2, figsize=(10, 4.2))
     left.plot(rank, cumulative, color="#1f77b4", label=report.sample)
     left.plot([0, 1], [0, 1], color="grey", linestyle="--", label="uniform reads")
     left.set(xlabel=f"fraction of {FINGERPRINT_BIN // 1000} kb bins, ranked by reads",
@@ -191,5 +188,4 @@ def plot_qc(report, counts, stream):
               title=f"{report.verdict}: {report.peaks:,} peaks, {report.reads_total:,} reads")
     figure.suptitle(f"{report.sample}: {'; '.join(report.failed_checks) or 'all checks passed'}", fontsize=10)
     figure.tight_layout()
-    figure.savefig(stream, format="png", dpi=100)
-    plt.close(figure)
+    stream.write(figure_bytes(figure))

@@ -7,8 +7,6 @@ by mean AUPRC is kept, training stops early after `patience` epochs without impr
 a checkpoint after each epoch lets an interrupted run resume.
 """
 
-import base64
-import io
 import math
 import os
 import time
@@ -31,6 +29,7 @@ from .models.files import load_model, read_metadata, save_model
 from .motifs import read_motif_db
 from .progress import ProgressBar, message, warn
 from .recipes import recipe
+from .reports import embedded_png, figure_bytes, html_page, pyplot, scores_table
 from .scoring import mean_of, score_predictions
 from .windows import check_table_on_genome, label_sums
 
@@ -403,15 +402,11 @@ def metrics_table(metadata):
 
 
 def learning_curves_png(metadata):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import matplotlib.ticker
 
     history = metadata["state"]["history"]
     epochs = [r["epoch"] for r in history]
-    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    figure, (left, right) = pyplot().subplots(1, 2, figsize=(10, 4))
     left.plot(epochs, [r["train_loss"] for r in history], "o-", label="train")
     left.plot(epochs, [r["valid_loss"] for r in history], "o-", label="valid")
     left.set(xlabel="epoch", ylabel="binary cross-entropy", title="Loss")
@@ -424,20 +419,13 @@ def learning_curves_png(metadata):
     for axes in (left, right):
         axes.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
-    plt.close(figure)
-    return buffer.getvalue()
+    return figure_bytes(figure)
 
 
 def report_html(metadata):
     """A self-contained HTML page: learning curves (embedded PNG), the final metrics, provenance."""
     from html import escape
 
-    picture = base64.b64encode(learning_curves_png(metadata)).decode()
-    rows = "".join(f"<tr><td>{escape(split)}</td><td>{escape(s['class'])}</td><td>{s['auroc']:.4f}</td>"
-                   f"<td>{s['auprc']:.4f}</td><td>{s['positives']:,}</td><td>{s['windows']:,}</td></tr>"
-                   for split, scores in metadata["final_metrics"].items() for s in scores)
     facts = {"model": f"{metadata['model']} (width x{metadata['width_scale']})",
              "classes": ", ".join(metadata["class_names"]), "window": f"{metadata['window']} bp",
              "best epoch": metadata["state"]["best_epoch"], "seed": metadata["seed"],
@@ -447,16 +435,10 @@ def report_html(metadata):
              "versions": ", ".join(f"{k} {v}" for k, v in metadata["versions"].items()),
              "command": metadata["command"]}
     facts_rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in facts.items())
-    return f"""<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>DeepGMAP training report: {escape(metadata['model'])}</title>
-<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}</style></head><body>
-<h1>DeepGMAP training report</h1>
-<h2>Learning curves</h2><img alt="loss and AUPRC per epoch" src="data:image/png;base64,{picture}">
+    return html_page(f"DeepGMAP training report: {metadata['model']}", f"""<h1>DeepGMAP training report</h1>
+<h2>Learning curves</h2>{embedded_png(learning_curves_png(metadata), "loss and AUPRC per epoch")}
 <h2>Best model on held-out chromosomes</h2>
-<table><tr><th>split</th><th>class</th><th>AUROC</th><th>AUPRC</th><th>positives</th><th>windows</th></tr>{rows}</table>
+{scores_table(metadata["final_metrics"])}
 <h2>Beside baselines that need no training</h2>
 {comparison_html(metadata["final_metrics"], metadata.get("baselines", {}))}
-<h2>Run</h2><table>{facts_rows}</table>
-</body></html>
-"""
+<h2>Run</h2><table>{facts_rows}</table>""")
