@@ -9,6 +9,7 @@ from .baselines import baseline_scores, comparison_html
 from .batching import predict_rows, split_rows
 from .calibration import negative_weights
 from .errors import InputError
+from .fileio import provenance_lines
 from .models import ARCHITECTURES, architecture
 from .progress import message, warn
 from .reports import embedded_png, figure_bytes, html_page, pyplot, scores_table
@@ -114,8 +115,8 @@ def overfitting_by_class(train_scores, held_out_scores, train_prevalence, held_o
 
 
 def evaluation_table(results, command_line):
-    lines = ["##tool=predict-bigwig --evaluate", f"##command={command_line}",
-             "#split\tchromosomes\tclass\tauroc\tauprc\tpositives\twindows\tmethod"]
+    lines = provenance_lines("predict-bigwig --evaluate", command_line)
+    lines += ["#split\tchromosomes\tclass\tauroc\tauprc\tpositives\twindows\tmethod"]
     rows = [(split, "all", scores) for split, scores in results["splits"].items()]
     if results["overfitting"]:
         rows.append(("train", results["overfitting"]["train_chrom"], results["overfitting"]["train"]))

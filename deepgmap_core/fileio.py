@@ -23,6 +23,15 @@ from .errors import InputError
 GZIP_MAGIC = b"\x1f\x8b"
 
 
+def provenance_lines(tool, command_line, **facts):
+    """The `##key=value` lines every text output starts with: the suite's version, the tool, its
+    command line, then `facts` in order."""
+    from . import __version__
+
+    return [f"##deepgmap_version={__version__}", f"##tool={tool}", f"##command={command_line}",
+            *(f"##{key}={value}" for key, value in facts.items())]
+
+
 def check_readable(path, what="file"):
     """Raise InputError unless `path` is an existing, readable regular file."""
     if not os.path.exists(path):

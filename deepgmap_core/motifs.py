@@ -8,7 +8,7 @@ reordered to A,C,G,T, the MEME alphabet's order.
 import numpy as np
 
 from .errors import InputError
-from .fileio import check_readable
+from .fileio import check_readable, provenance_lines
 from .genome import ONE_HOT_ORDER
 from .reports import embedded_png, figure_bytes, html_page, pyplot
 
@@ -112,10 +112,11 @@ def tomtom_matches(query_names, queries, target_names, targets, top=5):
     return rows
 
 
-def tomtom_table(rows, command):
+def tomtom_table(rows, tool, command):
     """Tomtom rows as the TSV text motif-extract and discover-motifs write."""
-    return (f"##command={command}\n#query\ttarget\tp_value\tE_value\tq_value\toffset\torientation\n" +
-            "".join(f"{q}\t{t}\t{p:.4g}\t{e:.4g}\t{qv:.4g}\t{o}\t{s}\n" for q, t, p, e, qv, o, s in rows))
+    lines = provenance_lines(tool, command) + ["#query\ttarget\tp_value\tE_value\tq_value\toffset\torientation"]
+    lines += [f"{q}\t{t}\t{p:.4g}\t{e:.4g}\t{qv:.4g}\t{o}\t{s}" for q, t, p, e, qv, o, s in rows]
+    return "\n".join(lines) + "\n"
 
 
 def logo_png(heights, title, ylabel):

@@ -17,6 +17,7 @@ import numpy as np
 
 from . import __version__
 from .alignments import IndexedBam, is_mitochondrial
+from .fileio import provenance_lines
 from .peaks import merge_intervals, overlaps_any
 from .progress import ProgressBar
 
@@ -144,8 +145,7 @@ def qc_table(report, command_line):
     """The QC as a one-row table with `##` provenance lines, so tables of many samples concatenate."""
     values = {**asdict(report), "verdict": report.verdict,
               "failed_checks": "; ".join(report.failed_checks) or "none"}
-    lines = [f"##deepgmap_version={__version__}", "##tool=bam-to-peaks", f"##command={command_line}"]
-    lines += [f"##{key}={value}" for key, value in report.parameters.items()]
+    lines = provenance_lines("bam-to-peaks", command_line, **report.parameters)
     lines += ["#" + "\t".join(_TSV_COLUMNS),
               "\t".join(f"{values[c]:.6g}" if isinstance(values[c], float) else str(values[c])
                         for c in _TSV_COLUMNS)]

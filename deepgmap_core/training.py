@@ -15,13 +15,13 @@ from dataclasses import asdict, dataclass, field
 import keras
 import numpy as np
 
-from . import __version__
 from .backend import accelerator, configure_determinism, package_versions
 from .baselines import baseline_scores, comparison_html
 from .calibration import DEFAULT_PEAK_PRECISION, calibration_entry, check_peak_precision
 from .batching import predict_rows, prefetched, split_rows, window_batch
 from .distribute import distribution_strategy, replica_count, strategy_scope, train_step, worker_output
 from .errors import InputError
+from .fileio import provenance_lines
 from .genome import ONE_HOT_ORDER, one_hot_windows, reverse_complement_one_hot
 from .models import DEFAULT_MODEL, architecture
 from .models.build import build_model
@@ -382,10 +382,9 @@ def metrics_table(metadata):
     """Per epoch and class the valid AUROC/AUPRC and losses; then the best model on valid and test,
     and the baselines that need no training on the same windows (epoch 'baseline'; the last
     column, method, is 'model' or the baseline: gc, motif:NAME, chance)."""
-    lines = [f"##deepgmap_version={__version__}", "##tool=train-model", f"##command={metadata['command']}",
-             f"##model={metadata['model']}", f"##width_scale={metadata['width_scale']}",
-             f"##best_epoch={metadata['state']['best_epoch']}",
-             "#epoch\tsplit\tclass\tauroc\tauprc\tpositives\twindows\ttrain_loss\tvalid_loss\tmethod"]
+    lines = provenance_lines("train-model", metadata["command"], model=metadata["model"],
+                             width_scale=metadata["width_scale"], best_epoch=metadata["state"]["best_epoch"])
+    lines += ["#epoch\tsplit\tclass\tauroc\tauprc\tpositives\twindows\ttrain_loss\tvalid_loss\tmethod"]
     for record in metadata["state"]["history"]:
         for score in record["valid"]:
             lines.append(f"{record['epoch']}\tvalid\t{score['class']}\t{score['auroc']:.6f}\t{score['auprc']:.6f}\t"

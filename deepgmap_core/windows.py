@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from . import __version__
 from .errors import InputError
-from .fileio import open_text
+from .fileio import open_text, provenance_lines
 from .genome import ACGT_BYTES, ONE_HOT_ORDER, gc_mask, non_acgt_mask
 from .progress import ProgressBar
 
@@ -328,31 +327,17 @@ class WindowSummary:
         return lines
 
 
-def provenance_lines(command_line, genome, class_names, peak_sets, settings, split, blacklist_path):
+def table_provenance_lines(command_line, genome, class_names, peak_sets, settings, split, blacklist_path):
     """`##key=value` lines that record how a windows table was made."""
     classes = ",".join(f"{name}:{peaks.path}" for name, peaks in zip(class_names, peak_sets))
-    return [
-        f"##deepgmap_version={__version__}",
-        "##tool=make-training-windows",
-        f"##command={command_line}",
-        f"##genome={genome.path}",
-        f"##chromosomes={len(genome.lengths)}",
-        f"##classes={classes}",
-        f"##window={settings.window}",
-        f"##stride={settings.stride}",
-        f"##flank={settings.flank}",
-        f"##rule={settings.rule}",
-        f"##min_window_fraction={settings.min_window_fraction}",
-        f"##min_peak_fraction={settings.min_peak_fraction}",
-        f"##max_n_fraction={settings.max_n_fraction}",
-        f"##blacklist={blacklist_path or 'none'}",
-        f"##test_chroms={','.join(split.test) or 'none'}",
-        f"##valid_chroms={','.join(split.valid) or 'none'}",
-        f"##keep_negatives={settings.keep_negatives}",
-        f"##negatives={settings.negatives}",
-        f"##seed={settings.seed}",
-        f"##one_hot_order={ONE_HOT_ORDER}",
-    ]
+    return provenance_lines(
+        "make-training-windows", command_line, genome=genome.path, chromosomes=len(genome.lengths),
+        classes=classes, window=settings.window, stride=settings.stride, flank=settings.flank, rule=settings.rule,
+        min_window_fraction=settings.min_window_fraction, min_peak_fraction=settings.min_peak_fraction,
+        max_n_fraction=settings.max_n_fraction, blacklist=blacklist_path or "none",
+        test_chroms=",".join(split.test) or "none", valid_chroms=",".join(split.valid) or "none",
+        keep_negatives=settings.keep_negatives, negatives=settings.negatives, seed=settings.seed,
+        one_hot_order=ONE_HOT_ORDER)
 
 
 def _gc_matched_sample(labels, chrom, settings, eligible, n_bases, gc_bases, summary):

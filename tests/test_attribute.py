@@ -252,4 +252,4 @@ def test_too_few_seqlets_is_a_result_not_an_error(held_out_attributions, test_da
                             "--report", str(out["r.html"])]) == 0
     assert "warning: TF-MoDISco found no pattern" in capsys.readouterr().err
     assert "MEME version 4" in out["p.meme"].read_text() and "MOTIF" not in out["p.meme"].read_text()
-    assert len(out["t.tsv"].read_text().splitlines()) == 2 and "No pattern" in out["r.html"].read_text()
+    assert out["t.tsv"].read_text().splitlines()[-1].startswith("#query") and "No pattern" in out["r.html"].read_text()

@@ -1,12 +1,13 @@
 """deepgmap-discover-motifs: TF-MoDISco motifs from the contributions of deepgmap-attribute."""
 
 from ..errors import InputError
-from ..fileio import atomic_output, check_outputs
+from ..fileio import atomic_output, check_outputs, provenance_lines
 from ..motif_discovery import DiscoverySettings
 from ..progress import message, warn
 from .common import command_line, make_parser, non_negative_int, positive_int, run_tool
 
 PROG = "deepgmap-discover-motifs"
+TOOL = "discover-motifs"
 
 DESCRIPTION = """\
 Find the motifs a model has learnt from its contribution scores: TF-MoDISco (modisco-lite)
@@ -84,11 +85,11 @@ def run(args, argv):
             message(f"{pattern.name} ~ {best[1]} (q {best[4]:.3g})")
     if args.tomtom:
         with atomic_output(args.tomtom) as stream:
-            stream.write(tomtom_table(sum(matches.values(), []), command_line(PROG, argv)).encode())
+            stream.write(tomtom_table(sum(matches.values(), []), TOOL, command_line(PROG, argv)).encode())
     offset = central_offset(one_hot.shape[1], settings.width)
     if args.seqlets:
         with atomic_output(args.seqlets) as stream:
-            stream.write(f"#command={command_line(PROG, argv)}\n".encode())
+            stream.write("".join(line + "\n" for line in provenance_lines(TOOL, command_line(PROG, argv))).encode())
             stream.write("".join(f"{chrom}\t{start}\t{end}\t{name}\t{score:.4g}\t{strand}\n" for chrom, start, end,
                                  name, score, strand in seqlet_bed_rows(patterns, chroms, starts, offset)).encode())
     if args.report:

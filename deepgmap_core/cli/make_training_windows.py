@@ -5,7 +5,7 @@ from ..fileio import atomic_output, check_outputs
 from ..genome import Genome
 from ..peaks import check_blacklist_naming, default_class_name, read_peaks
 from ..progress import message, warn
-from ..windows import (NEGATIVE_SAMPLING, RULES, ChromosomeSplit, WindowSettings, provenance_lines,
+from ..windows import (NEGATIVE_SAMPLING, RULES, ChromosomeSplit, WindowSettings, table_provenance_lines,
                        write_training_windows)
 from .common import (add_seed_argument, add_threads_argument, chromosome_list, command_line, finite_float, flatten,
                      make_parser, non_negative_int, positive_int, run_tool)
@@ -143,7 +143,8 @@ def run(args, argv):
             check_blacklist_naming(blacklist, genome.names, "genome")
         if not split.test and not split.valid:
             warn("no --test-chroms or --valid-chroms: every window is in the train split")
-        header = provenance_lines(command_line(PROG, argv), genome, names, peak_sets, settings, split, args.blacklist)
+        header = table_provenance_lines(command_line(PROG, argv), genome, names, peak_sets, settings, split,
+                                        args.blacklist)
         with atomic_output(args.output) as stream:
             summary = write_training_windows(stream, genome, names, peak_sets, settings, split, blacklist,
                                              header, args.threads)

@@ -98,7 +98,7 @@ def run(args, argv):
     if args.tomtom:
         rows = tomtom_matches(names, kept_matrices, *database, top=args.top)
         with atomic_output(args.tomtom) as stream:
-            stream.write(tomtom_table(rows, command_line(PROG, argv)).encode())
+            stream.write(tomtom_table(rows, "motif-extract", command_line(PROG, argv)).encode())
         for row in rows:
             best_rows.setdefault(row[0], row)
         best = min(rows, key=lambda row: row[2])
