@@ -1,6 +1,7 @@
 """The Galaxy wrappers as a Tool Shed suite: one version token that matches the package, and
 help with an example and citations in every wrapper (planemo lint checks the rest)."""
 
+import importlib
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
@@ -43,3 +44,12 @@ def test_each_wrapper_runs_and_versions_its_own_executable(wrapper):
     requirements = [r.text for r in tool.iter("requirement")]
     if wrapper.stem in ("train_model", "predict_bigwig", "score_variants", "motif_extract", "attribute"):
         assert "tensorflow" in requirements
+
+
+@pytest.mark.parametrize("wrapper", WRAPPERS, ids=lambda path: path.stem)
+def test_a_command_that_takes_threads_gets_the_jobs_slots(wrapper):
+    """Galaxy gives a job GALAXY_SLOTS cores: every command with -p/--threads is passed them."""
+    tool = ElementTree.parse(wrapper).getroot()
+    parser = importlib.import_module(f"deepgmap_core.cli.{wrapper.stem}").build_parser()
+    takes_threads = any("--threads" in action.option_strings for action in parser._actions)
+    assert ("--threads \\${GALAXY_SLOTS:-4}" in tool.find("command").text) == takes_threads
