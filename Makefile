@@ -27,7 +27,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-$(VENV)/.installed: setup.py $(BIN)/python
+$(VENV)/.installed: pyproject.toml $(BIN)/python
 	$(BIN)/pip install -q -e ".[cpu,test]"
 	touch $@
 

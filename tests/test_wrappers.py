@@ -2,6 +2,7 @@
 help with an example and citations in every wrapper (planemo lint checks the rest)."""
 
 import importlib
+import tomllib
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from deepgmap_core import __version__
 
 TOOLS = Path(__file__).resolve().parents[1] / "tools"
 WRAPPERS = sorted(path for path in TOOLS.glob("*.xml") if path.name != "macros.xml")
+PROJECT = tomllib.loads((TOOLS.parent / "pyproject.toml").read_text())["project"]
 
 
 def test_the_version_token_is_the_package_version():
@@ -18,7 +20,7 @@ def test_the_version_token_is_the_package_version():
     tokens = {token.get("name"): token.text for token in macros.iter("token")}
     assert tokens["@TOOL_VERSION@"] == __version__
     requirement = macros.find("xml[@name='requirements']/requirements/requirement")
-    assert requirement.text == "deepgmap" and requirement.get("version") == "@TOOL_VERSION@"
+    assert requirement.text == PROJECT["name"] and requirement.get("version") == "@TOOL_VERSION@"
 
 
 @pytest.mark.parametrize("wrapper", WRAPPERS, ids=lambda path: path.stem)
@@ -34,12 +36,10 @@ def test_wrapper_takes_its_version_from_the_token_and_has_an_example_and_citatio
 @pytest.mark.parametrize("wrapper", WRAPPERS, ids=lambda path: path.stem)
 def test_each_wrapper_runs_and_versions_its_own_executable(wrapper):
     """The @BINARY@ token (the version command of macros.xml uses it) is the console script of
-    setup.py whose module has the wrapper's name; Keras tools require TensorFlow."""
+    pyproject.toml whose module has the wrapper's name; Keras tools require TensorFlow."""
     tool = ElementTree.parse(wrapper).getroot()
     tokens = {token.get("name"): token.text for token in tool.iter("token")}
-    scripts = dict(line.strip().strip('",').split(" = ") for line in (TOOLS.parent / "setup.py").read_text().splitlines()
-                   if line.strip().startswith('"deepgmap-'))
-    assert scripts[tokens["@BINARY@"]] == f"deepgmap_core.cli.{wrapper.stem}:main"
+    assert PROJECT["scripts"][tokens["@BINARY@"]] == f"deepgmap_core.cli.{wrapper.stem}:main"
     assert "@BINARY@" in tool.find("command").text
     requirements = [r.text for r in tool.iter("requirement")]
     if wrapper.stem in ("train_model", "predict_bigwig", "score_variants", "motif_extract", "attribute"):

@@ -55,7 +55,7 @@ def import_keras(onednn, threads=None):
             import keras  # noqa: F401
     except ModuleNotFoundError as error:
         raise InputError(f"{error.name} is not installed: this tool needs Keras 3 with a backend "
-                         f"(pip install 'deepgmap[cpu]', or tensorflow, jax or torch)") from None
+                         f"(pip install 'deepgmap-suite[cpu]', or tensorflow, jax or torch)") from None
     finally:
         os.dup2(saved, 2)
         os.close(saved)
