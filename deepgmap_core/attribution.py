@@ -125,7 +125,7 @@ def integrated_gradients(logits, class_gradient, x, class_index, references, ste
     grads = grads.reshape(k, steps, *x.shape).mean(axis=1)
     hypothetical = grads - np.einsum("knwb,knwb->knw", references, grads)[..., None]
     end_points = np.concatenate([x[None], references]).reshape(-1, *x.shape[1:])
-    scores = _batched(lambda batch: logits(batch)[:, class_index], end_points, batch_size).reshape(k + 1, n)
+    scores = _batched(logits, end_points, batch_size)[:, class_index].reshape(k + 1, n)
     observed_sum = np.einsum("knwb,knwb->kn", x[None] - references, grads)
     difference = scores[0][None] - scores[1:]
     return hypothetical.mean(axis=0), np.stack([observed_sum - difference, difference])
@@ -136,11 +136,12 @@ class Attributor:
     compiled once)."""
 
     def __init__(self, model, settings, both_strands=False):
-        from .interpret import gradient_function
+        from .interpret import compiled_function, gradient_function
 
         settings.check()
         self.model, self.settings = model, settings
         self.logits = strand_logits(model, both_strands)
+        self.compiled_logits = compiled_function(self.logits)
         self.class_gradients = [gradient_function(lambda inputs, c=c: self.logits(inputs)[:, c])
                                 for c in range(model.output_shape[-1])]
 
@@ -151,13 +152,13 @@ class Attributor:
 
         settings = self.settings
         if settings.method == "ism":
-            values = mutant_logits(self.model, x, settings.batch_size, self.logits)
+            values = mutant_logits(self.model, x, settings.batch_size, self.compiled_logits)
             return values - values.mean(axis=2, keepdims=True), None
         if settings.method == "grad-x-input":
             grads = np.stack([class_gradient(x) for class_gradient in self.class_gradients], axis=-1)
             return grads - grads.mean(axis=2, keepdims=True), None
         references = references_for(x, settings, rng)
-        parts = [integrated_gradients(self.logits, class_gradient, x, c, references, settings.steps,
+        parts = [integrated_gradients(self.compiled_logits, class_gradient, x, c, references, settings.steps,
                                       settings.batch_size) for c, class_gradient in enumerate(self.class_gradients)]
         return np.stack([p[0] for p in parts], axis=-1), np.stack([p[1] for p in parts], axis=-1)
 

@@ -52,21 +52,30 @@ def gradient(function, x):
     raise InputError(f"gradients are not implemented for the {backend} backend")
 
 
+def compiled_function(function):
+    """`function` (of a batch, built from keras.ops) for calling batch after batch: on TensorFlow
+    compiled once (a graph, 2-3x faster than running it eagerly per batch), returning numpy."""
+    if keras.backend.backend() != "tensorflow":
+        return lambda x: ops.convert_to_numpy(function(x))
+    import tensorflow as tf
+
+    compiled = tf.function(function, reduce_retracing=True)
+    return lambda x: compiled(tf.convert_to_tensor(x)).numpy()
+
+
 def gradient_function(function):
-    """x -> d(sum of function(x))/dx as numpy, for calling batch after batch: on TensorFlow compiled
-    once (a graph, 2-3x faster than the tape run eagerly per batch), else `gradient` per call."""
+    """x -> d(sum of function(x))/dx as numpy, for calling batch after batch (compiled_function)."""
     if keras.backend.backend() != "tensorflow":
         return lambda x: gradient(function, x)
     import tensorflow as tf
 
-    @tf.function(reduce_retracing=True)
-    def compiled(inputs):
+    def tape_gradient(inputs):
         with tf.GradientTape() as tape:
             tape.watch(inputs)
             score = tf.reduce_sum(function(inputs))
         return tape.gradient(score, inputs)
 
-    return lambda x: compiled(tf.convert_to_tensor(x)).numpy()
+    return compiled_function(tape_gradient)
 
 
 def input_gradients(model, x, class_index):
