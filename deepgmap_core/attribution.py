@@ -173,7 +173,7 @@ class ContributionTracks:
     where windows overlap, the bases get the mean of the windows over them."""
 
     def __init__(self, paths, chrom_sizes):
-        from .track_merge import BigWigWriter
+        from .tracks import BigWigWriter
 
         self.handles = [BigWigWriter(path, chrom_sizes) for path in paths]
         self.pending = None  # [chrom, start, end, [(start, values (window, classes))]]

@@ -23,7 +23,8 @@ from deepgmap_core.fileio import folder_lock  # noqa: E402
 from deepgmap_core.genome import Genome, one_hot_windows, reverse_complement_one_hot  # noqa: E402
 from deepgmap_core.interpret import class_logits  # noqa: E402
 from deepgmap_core.models.files import load_model  # noqa: E402
-from deepgmap_core.predict import bin_means, predict_batch  # noqa: E402
+from deepgmap_core.predict import predict_batch  # noqa: E402
+from deepgmap_core.tracks import bin_means  # noqa: E402
 from deepgmap_core.training import TrainSettings, train_model  # noqa: E402
 from deepgmap_core.windows import read_windows_table  # noqa: E402
 from finite_differences import saliency_by_finite_differences  # noqa: E402
@@ -224,7 +225,7 @@ def test_peaks_out_and_bedgraph(model_path, test_data, tmp_path):
 
 
 def test_a_flat_stretch_gives_bounded_regions_not_one_megabase_peak():
-    from deepgmap_core.predict import ChromosomeTrack, peak_half_width, threshold_regions
+    from deepgmap_core.tracks import ChromosomeTrack, peak_half_width, threshold_regions
 
     starts = np.arange(0, 1_000_000, 300)
     track = ChromosomeTrack("chr1", starts, starts + 300, np.full((len(starts), 1), 0.4, dtype=np.float32))

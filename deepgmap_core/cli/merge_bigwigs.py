@@ -2,7 +2,7 @@
 
 from ..fileio import check_outputs
 from ..progress import message
-from ..track_merge import merge_bigwigs
+from ..tracks import merge_bigwigs
 from .common import make_parser, run_tool
 
 PROG = "deepgmap-merge-bigwigs"

@@ -127,8 +127,8 @@ def run(args, argv):
     from ..evaluation import check_table_for_model, evaluate, evaluation_html, evaluation_table
     from ..models.files import load_model
     from ..motifs import read_motif_db
-    from ..predict import (PredictSettings, TrackWriters, check_model_for_genome, labelled_window, peak_half_width,
-                           predict_tracks, threshold_regions)
+    from ..predict import PredictSettings, check_model_for_genome, labelled_window, predict_tracks
+    from ..tracks import TrackWriters, peak_half_width, threshold_regions
 
     if args.saliency and not args.regions:
         raise InputError("--saliency needs --regions (saliency is per base: give the regions to explain)")
@@ -213,7 +213,7 @@ def write_peak_files(folder, stems, peak_rows, headers):
 
 def write_saliency(model, metadata, genome, regions, folder, stems, method, batch_size):
     from ..interpret import region_saliency, region_windows
-    from ..track_merge import BigWigWriter
+    from ..tracks import BigWigWriter
 
     window, n_classes = int(metadata["window"]), len(stems)
     paths = [os.path.join(folder, f"{stem}.saliency.bw") for stem in stems]

@@ -1,7 +1,8 @@
-"""Merging bigWigs written by separate jobs into one: genome-wide prediction split by chromosome
-(predict-bigwig --chroms, or one Galaxy job per chromosome FASTA) and joined back together.
+"""Tracks: per-bin values from window predictions, bigWig and bedGraph writing, predicted regions
+from a track, and merging bigWigs written by separate jobs into one.
 
-The inputs must agree on the size of every chromosome they name, and their intervals must not
+Merging: genome-wide prediction split by chromosome (predict-bigwig --chroms, or one Galaxy job
+per chromosome FASTA) joined back together. The inputs must agree on the size of every chromosome they name, and their intervals must not
 overlap. The output's header lists every chromosome of the inputs in the order they first
 appear (input by input, each in its header's order), and its intervals are the inputs'
 intervals, unchanged: merging the per-chromosome parts of a genome-wide run gives the bigWig
@@ -148,3 +149,109 @@ def merge_bigwigs(paths, output):
         for handle in handles:
             handle.close()
     return MergeSummary(len(sizes), with_data, total)
+
+
+def bin_means(starts, predictions, chrom_length, window, stride, class_block=16):
+    """(bin starts, bin ends, values (bins, classes)) of the stride-sized bins that scored windows
+    overlap: each value is the mean over the windows overlapping the bin. Vectorised with
+    cumulative sums over the window grid, `class_block` classes at a time (the float64 sums of
+    every class of a long chromosome at once would outweigh the predictions many times)."""
+    n_bins = -(-chrom_length // stride)
+    index = starts // stride
+    counts = np.zeros(n_bins + 1, dtype=np.int64)
+    counts[index + 1] = 1
+    counts = np.cumsum(counts)
+    bins = np.arange(n_bins)
+    # Window k (start k*stride) overlaps bin j when j - span < k <= j.
+    span = -(-window // stride)
+    lo = np.maximum(bins - span + 1, 0)
+    covering = counts[bins + 1] - counts[lo]
+    keep = covering > 0
+    values = np.empty((int(keep.sum()), predictions.shape[1]), dtype=np.float32)
+    for first in range(0, predictions.shape[1], class_block):
+        sums = np.zeros((n_bins + 1, min(class_block, predictions.shape[1] - first)), dtype=np.float64)
+        sums[index + 1] = predictions[:, first:first + class_block]
+        np.cumsum(sums, axis=0, out=sums)
+        values[:, first:first + class_block] = (sums[bins + 1] - sums[lo])[keep] / covering[keep, None]
+    bin_starts = bins[keep] * stride
+    return bin_starts, np.minimum(bin_starts + stride, chrom_length), values
+
+
+@dataclass
+class ChromosomeTrack:
+    chrom: str
+    starts: np.ndarray
+    ends: np.ndarray
+    values: np.ndarray  # (bins, classes)
+
+
+class TrackWriters:
+    """One bigWig (or bedGraph) per class, with the genome's chromosome sizes in the header."""
+
+    def __init__(self, paths, chrom_sizes, bedgraph=False):
+        self.bedgraph = bedgraph
+        if bedgraph:
+            self.handles = [open(path, "w") for path in paths]
+        else:
+            self.handles = [BigWigWriter(path, chrom_sizes) for path in paths]
+
+    def add(self, track):
+        if len(track.starts) == 0:
+            return
+        for i, handle in enumerate(self.handles):
+            values = track.values[:, i].astype(np.float64)
+            if self.bedgraph:
+                handle.write("".join(f"{track.chrom}\t{s}\t{e}\t{v:.6g}\n"
+                                     for s, e, v in zip(track.starts.tolist(), track.ends.tolist(), values.tolist())))
+            else:
+                handle.add_entries([track.chrom] * len(values), track.starts.tolist(), ends=track.ends.tolist(),
+                                   values=values.tolist())
+
+    def close(self):
+        for handle in self.handles:
+            handle.close()
+
+
+def peak_half_width(window, stride):
+    """Bins each side of a summit that a predicted region may span: the region is then at most
+    window + stride bp, about the one window whose score located the site."""
+    return window // (2 * stride)
+
+
+def threshold_regions(track, class_index, threshold, stride, half_width):
+    """Predicted regions of one class around local maxima of the track: (starts, ends, summit
+    values, summits as offsets from the region's start).
+
+    A summit is a bin with value >= threshold and no higher bin within r = 2 * half_width + 1
+    bins (of equal ones the first; on a flat stretch one every r + 1 bins); its region is the
+    summit bin and up to `half_width` bins each side while they stay >= threshold. So a region
+    is at most 2 * half_width + 1 bins however long the stretch above the threshold (the bins
+    only say that some window around them scored high), and regions do not overlap. Works on the
+    chromosome's full bin grid (`stride`), where bins without a value are -inf."""
+    empty = np.zeros(0, dtype=np.int64)
+    if len(track.starts) == 0:
+        return empty, empty, np.zeros(0), empty
+    bins = track.starts // stride
+    values = np.full(int(bins[-1]) + 1, -np.inf)
+    values[bins] = track.values[:, class_index]
+    position = np.zeros(len(values), dtype=np.int64)
+    position[bins] = np.arange(len(bins))
+    radius = 2 * half_width + 1
+    padded = np.r_[np.full(radius, -np.inf), values, np.full(radius + 1, -np.inf)]
+    # Window maxima: moving[i] is the max of bins i - radius .. i - 1, moving[i + radius + 1] of i + 1 .. i + radius.
+    moving = np.lib.stride_tricks.sliding_window_view(padded, radius).max(axis=1)
+    index = np.arange(len(values))
+    left, right = moving[:len(values)], moving[radius + 1:radius + 1 + len(values)]
+    above = values >= threshold
+    plateau_start = np.maximum.accumulate(np.where(np.r_[True, values[1:] != values[:-1]], index, 0))
+    offset = index - plateau_start
+    summit = above & (values >= right) & ((values > left) | ((offset > 0) & (offset % (radius + 1) == 0)))
+    run_first = np.maximum.accumulate(np.where(above & ~np.r_[False, above[:-1]], index, 0))
+    run_last = np.minimum.accumulate(np.where(above & ~np.r_[above[1:], False], index, len(values))[::-1])[::-1]
+    peaks = np.flatnonzero(summit)
+    first = position[np.maximum(peaks - half_width, run_first[peaks])]
+    last = position[np.minimum(peaks + half_width, run_last[peaks])]
+    middle = position[peaks]
+    starts = track.starts[first]
+    summits = (track.starts[middle] + track.ends[middle]) // 2 - starts
+    return starts, track.ends[last], values[peaks], summits
