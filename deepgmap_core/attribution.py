@@ -62,8 +62,9 @@ class Regions:
 
 def region_windows_around(peak_set, genome, window, chroms=None):
     """Regions of `peak_set` (on `chroms` when given) as model windows centred on their summits
-    (narrowPeak) or middles, moved inside the chromosome where they would leave it. InputError for
-    a chromosome the genome lacks or shorter than the window, or when no region is left."""
+    (narrowPeak) or middles, moved inside the chromosome where they would leave it, sorted by
+    chromosome (genome order) and window start. InputError for a chromosome the genome lacks or
+    shorter than the window, or when no region is left."""
     order = {name: i for i, name in enumerate(genome.names)}
     for chrom, intervals in peak_set.by_chrom.items():
         if chrom not in order:
@@ -77,9 +78,12 @@ def region_windows_around(peak_set, genome, window, chroms=None):
         raise InputError(f"{peak_set.path}: no region on {', '.join(sorted(chroms))} (--chroms)")
     chrom_column = np.concatenate([np.full(len(peak_set.by_chrom[c].starts), c, dtype=object) for c in kept])
     starts = np.concatenate([np.clip(peak_set.by_chrom[c].summits - window // 2, 0, genome.lengths[c] - window)
-                             for c in kept])
+                             for c in kept]).astype(np.int64)
     lines = np.concatenate([peak_set.by_chrom[c].lines for c in kept])
-    return Regions(chrom_column.astype(str), starts.astype(np.int64), window, lines)
+    # Records come sorted by start, their summits need not be: the tracks are written in window order.
+    rank = np.repeat(np.arange(len(kept)), [len(peak_set.by_chrom[c].starts) for c in kept])
+    order = np.lexsort((starts, rank))
+    return Regions(chrom_column[order].astype(str), starts[order], window, lines[order])
 
 
 def strand_logits(model, both_strands):

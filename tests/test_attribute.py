@@ -151,6 +151,20 @@ def test_overlapping_windows_share_the_track_as_their_mean(test_data, tmp_path):
     np.testing.assert_allclose(track[200:], values[1, 50:], rtol=1e-5, atol=1e-6)
 
 
+def test_narrowpeak_summits_out_of_start_order_give_sorted_windows_and_a_track(test_data, tmp_path):
+    """narrowPeak records sorted by start whose summits are not: the windows (and the bigWig, which
+    must be written in order) follow the summits."""
+    regions, tracks = tmp_path / "r.narrowPeak", tmp_path / "tracks"
+    regions.write_text("chr22\t20100000\t20101000\tlong\t0\t.\t0\t-1\t-1\t900\n"
+                       "chr22\t20100100\t20100300\tshort\t0\t.\t0\t-1\t-1\t50\n")
+    assert attribute(["--model", str(test_data / "CTCF_chr20.keras"), "--genome", str(test_data / "genome.fa.gz"),
+                      "--regions", str(regions), "-o", str(tmp_path / "a.h5"), "--tracks", str(tracks)]) == 0
+    _, _, _, starts, _ = read_attributions(str(tmp_path / "a.h5"))
+    assert starts.tolist() == [20100150 - 100, 20100900 - 100]
+    with pyBigWig.open(str(tracks / "CTCF.contributions.bw")) as bigwig:
+        assert bigwig.intervals("chr22")[0][0] == 20100050
+
+
 @pytest.mark.parametrize("model_name", MODELS)
 def test_top_modisco_pattern_of_held_out_ctcf_peaks_is_ctcf(attributions_of, model_name, test_data, tmp_path):
     """The issue's check on real data: TF-MoDISco on the held-out chr22 CTCF peaks finds the CTCF
