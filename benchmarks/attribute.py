@@ -64,8 +64,8 @@ def main():
     parser.add_argument("--model", default=str(REPO / "test-data" / "CTCF_chr20.keras"))
     args = parser.parse_args()
     genome_path, regions_path, what = genome_and_regions()
-    model, metadata = load_model(args.model, compile=False)
-    window = int(metadata["window"])
+    model, info = load_model(args.model, compile=False)
+    window = info.window
     intervals = read_peaks(str(regions_path)).by_chrom["chr20"]
     chosen = np.sort(np.random.default_rng(1).permutation(len(intervals.starts))[:args.regions])
     with Genome(str(genome_path)) as genome:
@@ -95,8 +95,8 @@ def main():
                              capture_output=True, text=True, check=True)
         modisco_seconds = time.perf_counter() - start
         peak_mb = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
-    print(f"{time.strftime('%Y-%m-%d')}: {Path(args.model).name} ({metadata['model']}, width "
-          f"{metadata.get('width_scale')}, {window} bp windows), {len(x):,} {what}, Keras {keras.__version__} on "
+    print(f"{time.strftime('%Y-%m-%d')}: {Path(args.model).name} ({info.model}, width "
+          f"{info.width_scale}, {window} bp windows), {len(x):,} {what}, Keras {keras.__version__} on "
           f"{keras.backend.backend()}, {os.cpu_count()} CPU(s)")
     print(f"  baseline: the model's forward pass          {forward:9.1f} regions/s")
     for method, rate in rates.items():

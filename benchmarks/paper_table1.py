@@ -31,7 +31,8 @@ from deepgmap_core.genome import Genome
 from deepgmap_core.models import model_names
 from deepgmap_core.batching import split_rows
 from deepgmap_core.scoring import mean_of
-from deepgmap_core.training import TrainSettings, train_model
+from deepgmap_core.settings import TrainSettings
+from deepgmap_core.training import train_model
 from deepgmap_core.windows import read_windows_table
 
 BATCH, LEARNING_RATE, RUN_OVERHEAD_S = 32, 1e-3, 6.0
@@ -74,9 +75,9 @@ def main():
                     settings = TrainSettings(model=name, width_scale=width, epochs=1, steps_per_epoch=steps,
                                              batch_size=BATCH, learning_rate=LEARNING_RATE, seed=seed, patience=0,
                                              loader_threads=2)
-                    _, metadata = train_model(genome, table, settings, str(work / f"{name}.{seed}.keras"),
+                    _, info = train_model(genome, table, settings, str(work / f"{name}.{seed}.keras"),
                                               " ".join(sys.argv))
-                    valid = metadata["final_metrics"]["valid"]
+                    valid = info.final_metrics["valid"]
                     scores[name].append((mean_of(valid, "auroc"), mean_of(valid, "auprc")))
         say()
         say(f"{'model':<16} {'chr22 AUROC':>15} {'chr22 AUPRC':>15} {'s / 20x100':>11} {'parameters':>11}")

@@ -32,7 +32,8 @@ from deepgmap_core.evaluation import evaluate, negative_weights
 from deepgmap_core.genome import Genome
 from deepgmap_core.batching import split_rows
 from deepgmap_core.scoring import mean_of
-from deepgmap_core.training import TrainSettings, train_model
+from deepgmap_core.settings import TrainSettings
+from deepgmap_core.training import train_model
 from deepgmap_core.windows import read_windows_table
 
 # (labelled window, stride, flank): the paper's strides over 1 kb windows, then DeepSEA's layout.

@@ -28,7 +28,8 @@ import pyBigWig  # noqa: E402
 
 from deepgmap_core.genome import Genome  # noqa: E402
 from deepgmap_core.models.build import build_model  # noqa: E402
-from deepgmap_core.predict import PredictSettings, predict_starts  # noqa: E402
+from deepgmap_core.predict import predict_starts  # noqa: E402
+from deepgmap_core.settings import PredictSettings  # noqa: E402
 from deepgmap_core.tracks import ChromosomeTrack, TrackWriters, bin_means  # noqa: E402
 from deepgmap_core.shared_trunk import trunk_plan  # noqa: E402
 from deepgmap_core.windows import window_starts  # noqa: E402

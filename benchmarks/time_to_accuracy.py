@@ -40,7 +40,8 @@ from deepgmap_core.fileio import atomic_output
 from deepgmap_core.genome import Genome
 from deepgmap_core.models import architecture
 from deepgmap_core.recipes import recipe
-from deepgmap_core.training import TrainSettings, train_model
+from deepgmap_core.settings import TrainSettings
+from deepgmap_core.training import train_model
 from deepgmap_core.windows import read_windows_table
 
 THRESHOLDS = (0.80, 0.85, 0.90)
@@ -72,8 +73,8 @@ def samples_per_second(genome, table, model, recipe_name, width, work):
     """Training windows per second of `model` under `recipe_name`, from the second of two short epochs."""
     settings = settings_for(model, recipe_name, width, epochs=2, steps_per_epoch=CALIBRATION_STEPS,
                             max_valid_windows=CALIBRATION_VALID)
-    _, metadata = train_model(genome, table, settings, str(work / "calibration.keras"), "calibration")
-    return metadata["state"]["history"][-1]["samples_per_second"]
+    _, info = train_model(genome, table, settings, str(work / "calibration.keras"), "calibration")
+    return info.state["history"][-1]["samples_per_second"]
 
 
 def first_reaching(curve, threshold):
@@ -151,13 +152,13 @@ def main():
                 steps = max(1, round(args.eval_seconds * rate / batch))
                 settings = settings_for(model, recipe_name, width, epochs=1000, steps_per_epoch=steps,
                                         max_minutes=args.budget_minutes)
-                trained, metadata = train_model(genome, table, settings, str(work / f"{model}.{recipe_name}.keras"),
+                trained, info = train_model(genome, table, settings, str(work / f"{model}.{recipe_name}.keras"),
                                                 " ".join(sys.argv))
                 if args.keep_models:
                     os.makedirs(args.keep_models, exist_ok=True)
                     shutil.copy(work / f"{model}.{recipe_name}.keras", args.keep_models)
                 curves[run] = [(r["minutes_total"], r["updates"], r["valid_mean_auroc"], r["valid_mean_auprc"])
-                               for r in metadata["state"]["history"]]
+                               for r in info.state["history"]]
                 rows.append((run, trained.count_params(), batch, steps, rate))
         learning_curves_png(Path(args.results).with_name(FIGURE), curves, baselines, args.budget_minutes)
     say()

@@ -118,20 +118,19 @@ def _batched(function, inputs, batch_size):
                            for lo in range(0, len(inputs), batch_size)])
 
 
-def integrated_gradients(logits, class_gradient, x, class_index, references, steps, batch_size):
+def integrated_gradients(class_gradient, x, references, end_logits, steps, batch_size):
     """(hypothetical contributions (n, window, 4) averaged over the references, (2, k, n): the
-    completeness errors, sum of observed contributions - (logit(x) - logit(r)), and logit(x) - logit(r))."""
-    k, n = references.shape[:2]
+    completeness errors, sum of observed contributions - (logit(x) - logit(r)), and logit(x) - logit(r)).
+    `end_logits` (k + 1, n): the class logit of x, then of each reference."""
+    k = len(references)
     alphas = ((np.arange(steps) + 0.5) / steps).astype(x.dtype)
     # Every (reference, alpha) point of every window, in batches: (k * steps * n, window, 4).
     path = references[:, None] + alphas[None, :, None, None, None] * (x - references)[:, None]
     grads = _batched(class_gradient, path.reshape(-1, *x.shape[1:]), batch_size)
     grads = grads.reshape(k, steps, *x.shape).mean(axis=1)
     hypothetical = grads - np.einsum("knwb,knwb->knw", references, grads)[..., None]
-    end_points = np.concatenate([x[None], references]).reshape(-1, *x.shape[1:])
-    scores = _batched(logits, end_points, batch_size)[:, class_index].reshape(k + 1, n)
     observed_sum = np.einsum("knwb,knwb->kn", x[None] - references, grads)
-    difference = scores[0][None] - scores[1:]
+    difference = end_logits[0][None] - end_logits[1:]
     return hypothetical.mean(axis=0), np.stack([observed_sum - difference, difference])
 
 
@@ -162,7 +161,10 @@ class Attributor:
             grads = np.stack([class_gradient(x) for class_gradient in self.class_gradients], axis=-1)
             return grads - grads.mean(axis=2, keepdims=True), None
         references = references_for(x, settings, rng)
-        parts = [integrated_gradients(self.compiled_logits, class_gradient, x, c, references, settings.steps,
+        end_points = np.concatenate([x[None], references]).reshape(-1, *x.shape[1:])
+        end_logits = _batched(self.compiled_logits, end_points, settings.batch_size).reshape(
+            len(references) + 1, len(x), -1)  # every class's at once
+        parts = [integrated_gradients(class_gradient, x, references, end_logits[..., c], settings.steps,
                                       settings.batch_size) for c, class_gradient in enumerate(self.class_gradients)]
         return np.stack([p[0] for p in parts], axis=-1), np.stack([p[1] for p in parts], axis=-1)
 
@@ -225,7 +227,7 @@ def write_attributions(model, genome, regions, class_names, settings, h5_path=No
 
     from .motifs import MEME_ORDER
 
-    settings.check()
+    attributor = Attributor(model, settings, both_strands)  # checks the settings before any file is made
     rng = np.random.default_rng(settings.seed)
     n, window = len(regions.starts), regions.window
     completeness = []
@@ -245,7 +247,6 @@ def write_attributions(model, genome, regions, class_names, settings, h5_path=No
                                 "modisco_class": class_names[modisco_class], **(provenance or {})})
         step = max(1, settings.batch_size // (settings.steps * settings.references)) \
             if settings.method == "integrated-gradients" else settings.batch_size
-        attributor = Attributor(model, settings, both_strands)
         with ProgressBar(n, f"attributing ({settings.method})", "regions") as bar:
             for lo in range(0, n, step):
                 hi = min(lo + step, n)
@@ -298,11 +299,10 @@ def read_attributions(path, class_name=None):
                 store["windows/chrom"][:].astype(str), store["windows/start"][:], attributes)
 
 
-def default_chroms(metadata):
+def default_chroms(info):
     """The model's held-out chromosomes (test, else valid split), where its contributions are not
     those of sequences it was fitted to."""
-    split = metadata.get("split", {})
-    held_out = list(split.get("test", [])) or list(split.get("valid", []))
+    held_out = list(info.split.get("test", [])) or list(info.split.get("valid", []))
     if not held_out:
         raise InputError("the model file names no held-out chromosomes: give --chroms all or a list")
     return set(held_out)

@@ -71,24 +71,24 @@ def shift_probabilities(probabilities, offsets):
     return (scaled / (scaled + 1 - p)).astype(np.asarray(probabilities).dtype)
 
 
-def logit_offsets(metadata):
+def logit_offsets(info):
     """The model file's offsets per class, or None for a model file without them (trained
     before the correction existed): its outputs stay at the training windows' balance."""
-    calibration = metadata.get("calibration")
+    calibration = info.calibration
     if not calibration:
         return None
     return np.array([c["logit_offset"] for c in calibration["classes"]])
 
 
-def genome_probabilities(predictions, metadata):
+def genome_probabilities(predictions, info):
     """Model outputs (windows, classes) as probabilities at the genome's class balance."""
-    offsets = logit_offsets(metadata)
+    offsets = logit_offsets(info)
     return predictions if offsets is None else shift_probabilities(predictions, offsets)
 
 
-def describe_probabilities(metadata):
+def describe_probabilities(info):
     """One line for logs and provenance: what the written probabilities are."""
-    calibration = metadata.get("calibration")
+    calibration = info.calibration
     if not calibration:
         return ("probabilities at the class balance of the model's training windows (the model file has no "
                 "class-balance correction: it was trained before deepgmap recorded one)")
@@ -161,19 +161,19 @@ def threshold_description(entry):
     return text
 
 
-def calibration_lines(metadata):
+def calibration_lines(info):
     """Lines for the log: per class the correction and the chosen peak threshold."""
-    calibration = metadata["calibration"]
+    calibration = info.calibration
     return [f"{c['class']}: positive fraction {c['train_prevalence']:.4f} in the train windows, "
             f"{c['genome_prevalence']:.4f} on the train chromosomes (logit offset {c['logit_offset']:+.3f}); "
             f"peak threshold {c['threshold']:.4g} on {', '.join(calibration['valid_chroms'])}: "
             f"{threshold_description(c)}" for c in calibration["classes"]]
 
 
-def peak_thresholds(metadata, threshold="auto"):
+def peak_thresholds(info, threshold="auto"):
     """Per class (threshold, how it was chosen) for predicted peaks: `threshold` 'auto' takes the
     model file's (chosen on the valid chromosomes), a number is used for every class."""
-    classes = metadata["class_names"]
+    classes = info.class_names
     if threshold != "auto":
         try:
             value = float(threshold)
@@ -182,7 +182,7 @@ def peak_thresholds(metadata, threshold="auto"):
         if not math.isfinite(value):
             raise InputError(f"--threshold must be 'auto' or a number, got {threshold!r}")
         return [(value, f"given (--threshold {value:g})")] * len(classes)
-    calibration = metadata.get("calibration")
+    calibration = info.calibration
     if not calibration:
         return [(FALLBACK_THRESHOLD, f"the model file holds no threshold chosen on validation (trained before "
                                      f"deepgmap recorded one): the fixed {FALLBACK_THRESHOLD}")] * len(classes)

@@ -23,20 +23,20 @@ OVERFITTING_COLUMNS = tuple(f"{metric}_{where}" for metric in ("auroc", "auprc",
                             for where in ("train", "held_out", "gap") if (metric, where) != ("prevalence", "gap"))
 
 
-def check_table_for_model(table, metadata, genome):
+def check_table_for_model(table, info, genome):
     check_table_on_genome(table, genome)
-    window = int(metadata["window"])
+    window = info.window
     sizes = np.unique(table.ends - table.starts)
-    any_length = metadata.get("model") in ARCHITECTURES and architecture(metadata["model"]).global_pool
+    any_length = info.model in ARCHITECTURES and architecture(info.model).global_pool
     if len(sizes) != 1 or (sizes[0] != window and not (any_length and sizes[0] >= window)):
         raise InputError(f"the windows table has windows of {', '.join(map(str, sizes[:3]))} bp, "
                          f"the model reads {window} bp")
     if sizes[0] != window:
-        message(f"scoring windows of {sizes[0]} bp with a {metadata['model']} model trained on {window} bp windows "
+        message(f"scoring windows of {sizes[0]} bp with a {info.model} model trained on {window} bp windows "
                 f"(its global max-pool reads any length)")
-    if table.class_names != metadata["class_names"]:
+    if table.class_names != info.class_names:
         raise InputError(f"the windows table's classes ({', '.join(table.class_names)}) are not the model's "
-                         f"({', '.join(metadata['class_names'])})")
+                         f"({', '.join(info.class_names)})")
 
 
 def evaluate(model, genome, table, batch_size=256, max_windows=0, seed=0, threads=1, known_motifs=None,
@@ -162,7 +162,7 @@ def curves_png(results, table):
     return figure_bytes(figure)
 
 
-def evaluation_html(results, table, metadata):
+def evaluation_html(results, table, info):
     from html import escape
 
     overfit = ""
@@ -180,8 +180,8 @@ def evaluation_html(results, table, metadata):
                    f"chromosomes.</p><table><tr><th>class</th>"
                    + "".join(f"<th>{escape(key.replace('_', ' '))}</th>" for key in OVERFITTING_COLUMNS)
                    + f"</tr>{by_class}</table>")
-    return html_page(f"DeepGMAP evaluation: {metadata['model']}", f"""<h1>DeepGMAP evaluation</h1>
-<p>Model {escape(metadata['model'])} (width x{metadata['width_scale']}); train-split negatives weighted by
+    return html_page(f"DeepGMAP evaluation: {info.model}", f"""<h1>DeepGMAP evaluation</h1>
+<p>Model {escape(info.model)} (width x{info.width_scale}); train-split negatives weighted by
 1/keep_negatives.</p>
 {embedded_png(curves_png(results, table), "ROC and precision-recall curves")}
 {scores_table(results["splits"])}

@@ -9,8 +9,6 @@ probabilities at the genome's class balance when the model file records the corr
 its training windows' negative subsampling (deepgmap_core.calibration).
 """
 
-from dataclasses import dataclass
-
 import keras
 import numpy as np
 
@@ -18,39 +16,14 @@ from .backend import accelerator
 from .batching import prefetched
 from .calibration import genome_probabilities
 from .errors import InputError
-from .genome import ONE_HOT_ORDER, one_hot_windows, reverse_complement_one_hot
+from .genome import one_hot_windows, reverse_complement_one_hot
 from .progress import ProgressBar, message
 from .shared_trunk import head_predictions, trunk_features, trunk_plan
 from .tracks import ChromosomeTrack, bin_means
 from .windows import count_n_bases, window_starts, windows_touching
 
 
-TRUNK_MODES = ("auto", "shared", "per-window")
-
-
-@dataclass
-class PredictSettings:
-    stride: int = 300
-    batch_size: int = 256
-    rc_average: bool = False
-    max_n_fraction: float = 0.5
-    threads: int = 1
-    trunk: str = "auto"             # shared | per-window | auto: shared on a CPU, per window on a GPU
-
-    def check(self):
-        if self.stride <= 0:
-            raise InputError(f"--stride must be > 0, got {self.stride}")
-        if self.batch_size <= 0:
-            raise InputError(f"--batch-size must be > 0, got {self.batch_size}")
-        if self.trunk not in TRUNK_MODES:
-            raise InputError(f"--trunk must be one of {', '.join(TRUNK_MODES)}, got {self.trunk!r}")
-
-
-def check_model_for_genome(metadata, genome, chroms):
-    """The model's one-hot order and the chromosomes asked for, against the genome."""
-    if metadata.get("one_hot_order") != ONE_HOT_ORDER:
-        raise InputError(f"the model was trained with one-hot order {metadata.get('one_hot_order')!r}, "
-                         f"this suite uses {ONE_HOT_ORDER}")
+def check_chroms_in_genome(genome, chroms):
     missing = [c for c in chroms if c not in genome.lengths]
     if missing:
         raise InputError(f"chromosome(s) {', '.join(missing[:5])} not in the genome {genome.path}")
@@ -137,22 +110,13 @@ def scored_windows(genome, chrom, window, settings, regions=None):
     return starts[keep]
 
 
-def labelled_window(metadata):
-    """(labelled window, flank) of a model: its input is the labelled window with `flank` bp of
-    sequence on each side (make-training-windows --flank), and its prediction is about the
-    labelled part only."""
-    flank = int(metadata.get("windows_table", {}).get("flank", 0))
-    return int(metadata["window"]) - 2 * flank, flank
-
-
-def predict_tracks(model, metadata, genome, chroms, settings, regions=None):
+def predict_tracks(model, info, genome, chroms, settings, regions=None):
     """ChromosomeTrack per chromosome, chromosome by chromosome (memory flat in genome size);
     `regions`: dict chrom -> merged (starts, ends) to restrict the windows to. Windows, their N
     filter, `regions` and bins follow the labelled windows; a flanked model reads each with its
     flanks, and labelled windows whose flanks leave the chromosome are not scored."""
     settings.check()
-    window = int(metadata["window"])
-    labelled, flank = labelled_window(metadata)
+    window, labelled, flank = info.window, info.labelled_window, info.flank
     plan, reason = None, "--trunk per-window was given"
     if settings.trunk == "auto" and accelerator().startswith("GPU"):
         reason = "on a GPU whole batches of windows are faster (--trunk shared to force sharing)"
@@ -168,6 +132,6 @@ def predict_tracks(model, metadata, genome, chroms, settings, regions=None):
             starts = scored_windows(genome, chrom, labelled, settings, regions[chrom] if regions else None)
             starts = starts[(starts >= flank) & (starts + labelled + flank <= genome.lengths[chrom])]
             predictions = predict_starts(model, genome, chrom, starts - flank, window, settings, bar, plan)
-            predictions = genome_probabilities(predictions, metadata)
+            predictions = genome_probabilities(predictions, info)
             yield ChromosomeTrack(chrom, *bin_means(starts, predictions, genome.lengths[chrom], labelled,
                                                     settings.stride))

@@ -159,6 +159,31 @@ def qc_json(report, command_line):
     return json.dumps(document, indent=2) + "\n"
 
 
+# Columns of the MultiQC table: (key, title, description, format); fractions are shown on 0-1.
+_MULTIQC_COLUMNS = (
+    ("reads_total", "Reads", "counted reads (mapped, primary, not QC-failed) outside chrM", "{:,.0f}"),
+    ("frip", "FRiP", "fraction of the reads in peaks", "{:,.3f}"),
+    ("covered_fraction", "Covered", "fraction of the genome covered by at least one read", "{:,.3f}"),
+    ("cfrip", "cFRiP", "FRiP x covered fraction (the DeepGMAP paper's filter)", "{:,.4f}"),
+    ("peaks", "Peaks", "peaks after the blacklist", "{:,.0f}"),
+    ("verdict", "QC", "PASS or FAIL against the thresholds", None),
+)
+
+
+def qc_multiqc(report):
+    """The QC as MultiQC custom content (JSON; MultiQC finds files named *_mqc.json): one row per
+    sample in a table of its own, rows of many samples gathered by MultiQC."""
+    values = {**asdict(report), "verdict": report.verdict}
+    headers = {key: {"title": title, "description": text, **({"format": form} if form else {}),
+                     **({"min": 0, "max": 1} if key in ("frip", "covered_fraction", "cfrip") else {})}
+               for key, title, text, form in _MULTIQC_COLUMNS}
+    document = {"id": "deepgmap_bam_to_peaks", "section_name": "DeepGMAP peak QC",
+                "description": f"FRiP and cFRiP of MACS3 peaks (deepgmap-bam-to-peaks {__version__})",
+                "plot_type": "table", "pconfig": {"id": "deepgmap_bam_to_peaks_table", "namespace": "DeepGMAP"},
+                "headers": headers, "data": {report.sample: {key: values[key] for key, *_ in _MULTIQC_COLUMNS}}}
+    return json.dumps(document, indent=2) + "\n"
+
+
 def plot_qc(report, counts, stream):
     """PNG: the fingerprint (cumulative read fraction over genome bins ranked by reads) and
     the QC values against their thresholds."""

@@ -23,63 +23,13 @@ from .distribute import distribution_strategy, replica_count, strategy_scope, tr
 from .errors import InputError
 from .fileio import provenance_lines
 from .genome import ONE_HOT_ORDER, one_hot_windows, reverse_complement_one_hot
-from .models import DEFAULT_MODEL, architecture
 from .models.build import build_model
-from .models.files import load_model, read_metadata, save_model
+from .models.files import ModelInfo, load_model, read_model_info, save_model
 from .motifs import read_motif_db
 from .progress import ProgressBar, message, warn
-from .recipes import recipe
 from .reports import embedded_png, figure_bytes, html_page, pyplot, scores_table
 from .scoring import mean_of, score_predictions
 from .windows import check_table_on_genome, label_sums
-
-
-@dataclass
-class TrainSettings:
-    model: str = DEFAULT_MODEL
-    width_scale: float = 1.0
-    epochs: int = 10
-    steps_per_epoch: int = 0        # 0: one pass over the train windows
-    batch_size: int = 0             # 0: the recipe's
-    learning_rate: float = 0.0      # 0: the recipe's
-    seed: int = 0
-    patience: int = 3               # 0: no early stopping
-    max_valid_windows: int = 0      # 0: all
-    max_test_windows: int = 0       # 0: all
-    loader_threads: int = 1         # threads reading batches ahead
-    distribute: str = ""            # "": one device; mirrored | multi-worker: tf.distribute replicas
-    recipe: str = "default"         # see deepgmap_core.recipes
-    max_minutes: float = 0.0        # 0: no time budget
-
-    def check(self):
-        recipe(self.recipe)
-        architecture(self.model)
-        for name in ("epochs",):
-            if getattr(self, name) <= 0:
-                raise InputError(f"--{name.replace('_', '-')} must be > 0, got {getattr(self, name)}")
-        if self.loader_threads < 1:
-            raise InputError(f"--threads must be >= 1, got {self.loader_threads}")
-        for name in ("steps_per_epoch", "patience", "max_valid_windows", "max_test_windows", "batch_size"):
-            if getattr(self, name) < 0:
-                raise InputError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
-        for name in ("learning_rate", "max_minutes", "width_scale"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
-                raise InputError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {value}")
-        if self.width_scale == 0:
-            raise InputError("--width-scale must be > 0, got 0")
-
-    @property
-    def training_recipe(self):
-        return recipe(self.recipe)
-
-    @property
-    def batch(self):
-        return self.batch_size or self.training_recipe.batch_size
-
-    @property
-    def peak_learning_rate(self):
-        return self.learning_rate or self.training_recipe.learning_rate
 
 
 class TrainBatches:
@@ -193,19 +143,14 @@ class TrainingState:
         return settings.peak_learning_rate * ramp * 0.5 * (1 + math.cos(math.pi * min(done, 1.0)))
 
 
-def model_metadata(table, settings, state, extra):
-    window = int(table.ends[0] - table.starts[0])
-    return {"class_names": table.class_names, "window": window, "one_hot_order": ONE_HOT_ORDER,
-            "model": settings.model, "width_scale": settings.width_scale,
-            "split": {"train": sorted(set(table.chroms[table.splits == "train"])),
-                      "valid": sorted(set(table.chroms[table.splits == "valid"])),
-                      "test": sorted(set(table.chroms[table.splits == "test"]))},
-            "seed": settings.seed, "settings": asdict(settings), "recipe": asdict(settings.training_recipe),
-            "batch_size": settings.batch, "learning_rate": settings.peak_learning_rate,
-            # Trained on both strands (strand augmentation): scored and predicted as the mean of both.
-            "rc_average": settings.training_recipe.reverse_complement,
-            "versions": package_versions(),
-            "windows_table": table.metadata, "state": asdict(state), **extra}
+def model_info(table, settings, state, extra):
+    return ModelInfo(class_names=table.class_names, window=table.input_length, model=settings.model,
+                     width_scale=settings.width_scale, one_hot_order=ONE_HOT_ORDER, split=table.split,
+                     seed=settings.seed, versions=package_versions(), windows_table=table.metadata,
+                     state=asdict(state), settings=asdict(settings), recipe=asdict(settings.training_recipe),
+                     batch_size=settings.batch, learning_rate=settings.peak_learning_rate,
+                     # Trained on both strands (strand augmentation): scored and predicted as the mean of both.
+                     rc_average=settings.training_recipe.reverse_complement, **extra)
 
 
 # What a resumed run must share with the checkpoint's (the rest, e.g. --epochs or --max-minutes, may change).
@@ -213,8 +158,8 @@ FIXED_ON_RESUME = ("model", "width_scale", "recipe", "seed", "batch_size", "lear
 
 
 def resume_state(checkpoint, table, settings):
-    metadata = read_metadata(checkpoint)
-    saved = dict(metadata.get("settings", {}), class_names=metadata.get("class_names"))
+    info = read_model_info(checkpoint)
+    saved = dict(info.settings, class_names=info.class_names)
     wanted = dict(asdict(settings), class_names=table.class_names)
     differences = [f"{key.replace('_', '-')} {saved.get(key)!r}, this run {wanted[key]!r}"
                    for key in FIXED_ON_RESUME + ("class_names",) if saved.get(key) != wanted[key]]
@@ -222,7 +167,7 @@ def resume_state(checkpoint, table, settings):
         raise InputError(f"{checkpoint}: checkpoint of another run ({'; '.join(differences)}): "
                          f"remove it or run without --resume")
     model, _ = load_model(checkpoint)
-    state = TrainingState(**metadata["state"])
+    state = TrainingState(**info.state)
     if state.stop.startswith("time budget"):
         state.stop = ""  # goes on if the resumed run's --max-minutes leaves time (checked before each batch)
     return model, state
@@ -230,7 +175,7 @@ def resume_state(checkpoint, table, settings):
 
 def train_model(genome, table, settings, output, command_line, resume=False, peak_precision=DEFAULT_PEAK_PRECISION,
                 motif_db=None):
-    """Train, keep the best model in `output`, return (best model, metadata). With
+    """Train, keep the best model in `output`, return (best model, its ModelInfo). With
     settings.distribute, every batch is split over the replicas of a tf.distribute strategy,
     and in a multi-worker cluster only the chief writes `output`. The model file records the
     class-balance correction and per class the peak threshold reaching `peak_precision` on the
@@ -349,14 +294,14 @@ def _train(genome, table, settings, strategy, output, command_line, resume, peak
         improved = record["valid_mean_auprc"] > state.best_auprc
         if improved:
             state.best_auprc, state.best_epoch = record["valid_mean_auprc"], state.epoch
-            save_model(model, best_so_far, model_metadata(table, settings, state, extra), immediate=True)
+            save_model(model, best_so_far, model_info(table, settings, state, extra), immediate=True)
         if settings.patience and state.epoch - state.best_epoch >= settings.patience:
             state.stop = f"no improvement in {settings.patience} epochs"
         message(f"epoch {state.epoch}: train loss {record['train_loss']:.4f}, valid loss {record['valid_loss']:.4f}, "
                 f"valid AUROC {record['valid_mean_auroc']:.4f}, AUPRC {record['valid_mean_auprc']:.4f}"
                 f"{' (best so far)' if improved else ''}; {record['samples_per_second']:.1f} samples/s, "
                 f"{state.seconds / 60:.1f} min")
-        save_model(model, checkpoint, model_metadata(table, settings, state, extra), immediate=True)
+        save_model(model, checkpoint, model_info(table, settings, state, extra), immediate=True)
     if state.stop:
         message(f"stopped after epoch {state.epoch}: {state.stop}; the best model is epoch {state.best_epoch}")
     best, _ = load_model(best_so_far)
@@ -371,48 +316,48 @@ def _train(genome, table, settings, strategy, output, command_line, resume, peak
     extra["calibration"] = calibration_entry(table, valid_rows, valid_predictions, peak_precision)
     extra["baselines"] = baseline_scores(genome, table, {"valid": valid_rows, "test": test_rows}, train_rows,
                                          known_motifs, settings.seed)
-    metadata = model_metadata(table, settings, state, extra)
-    save_model(best, output, metadata)
+    info = model_info(table, settings, state, extra)
+    save_model(best, output, info)
     os.unlink(checkpoint)
     os.unlink(best_so_far)
-    return best, metadata
+    return best, info
 
 
-def metrics_table(metadata):
+def metrics_table(info):
     """Per epoch and class the valid AUROC/AUPRC and losses; then the best model on valid and test,
     and the baselines that need no training on the same windows (epoch 'baseline'; the last
     column, method, is 'model' or the baseline: gc, motif:NAME, chance)."""
-    lines = provenance_lines("train-model", metadata["command"], model=metadata["model"],
-                             width_scale=metadata["width_scale"], best_epoch=metadata["state"]["best_epoch"])
+    lines = provenance_lines("train-model", info.command, model=info.model,
+                             width_scale=info.width_scale, best_epoch=info.state["best_epoch"])
     lines += ["#epoch\tsplit\tclass\tauroc\tauprc\tpositives\twindows\ttrain_loss\tvalid_loss\tmethod"]
-    for record in metadata["state"]["history"]:
+    for record in info.state["history"]:
         for score in record["valid"]:
             lines.append(f"{record['epoch']}\tvalid\t{score['class']}\t{score['auroc']:.6f}\t{score['auprc']:.6f}\t"
                          f"{score['positives']}\t{score['windows']}\t{record['train_loss']:.6f}\t{record['valid_loss']:.6f}"
                          "\tmodel")
     held_out = [("best", split, dict(score, method="model"))
-                for split, scores in metadata["final_metrics"].items() for score in scores]
+                for split, scores in info.final_metrics.items() for score in scores]
     held_out += [("baseline", split, score)
-                 for split, scores in metadata.get("baselines", {}).items() for score in scores]
+                 for split, scores in info.baselines.items() for score in scores]
     for epoch, split, score in held_out:
         lines.append(f"{epoch}\t{split}\t{score['class']}\t{score['auroc']:.6f}\t{score['auprc']:.6f}\t"
                      f"{score['positives']}\t{score['windows']}\t.\t.\t{score['method']}")
     return "\n".join(lines) + "\n"
 
 
-def learning_curves_png(metadata):
+def learning_curves_png(info):
     import matplotlib.ticker
 
-    history = metadata["state"]["history"]
+    history = info.state["history"]
     epochs = [r["epoch"] for r in history]
     figure, (left, right) = pyplot().subplots(1, 2, figsize=(10, 4))
     left.plot(epochs, [r["train_loss"] for r in history], "o-", label="train")
     left.plot(epochs, [r["valid_loss"] for r in history], "o-", label="valid")
     left.set(xlabel="epoch", ylabel="binary cross-entropy", title="Loss")
     left.legend()
-    for i, name in enumerate(metadata["class_names"]):
+    for i, name in enumerate(info.class_names):
         right.plot(epochs, [r["valid"][i]["auprc"] for r in history], "o-", label=name)
-    right.axvline(metadata["state"]["best_epoch"], color="grey", linestyle=":", label="best")
+    right.axvline(info.state["best_epoch"], color="grey", linestyle=":", label="best")
     right.set(xlabel="epoch", ylabel="AUPRC (valid)", title="AUPRC per class", ylim=(0, 1))
     right.legend(fontsize=8)
     for axes in (left, right):
@@ -421,23 +366,24 @@ def learning_curves_png(metadata):
     return figure_bytes(figure)
 
 
-def report_html(metadata):
+def report_html(info):
     """A self-contained HTML page: learning curves (embedded PNG), the final metrics, provenance."""
     from html import escape
 
-    facts = {"model": f"{metadata['model']} (width x{metadata['width_scale']})",
-             "classes": ", ".join(metadata["class_names"]), "window": f"{metadata['window']} bp",
-             "best epoch": metadata["state"]["best_epoch"], "seed": metadata["seed"],
-             "train chromosomes": ", ".join(metadata["split"]["train"]),
-             "valid chromosomes": ", ".join(metadata["split"]["valid"]),
-             "test chromosomes": ", ".join(metadata["split"]["test"]) or "none",
-             "versions": ", ".join(f"{k} {v}" for k, v in metadata["versions"].items()),
-             "command": metadata["command"]}
+    facts = {"model": f"{info.model} (width x{info.width_scale})",
+             "classes": ", ".join(info.class_names), "window": f"{info.labelled_window} bp"
+             + (f" read with {info.flank} bp each side" if info.flank else ""),
+             "best epoch": info.state["best_epoch"], "seed": info.seed,
+             "train chromosomes": ", ".join(info.split["train"]),
+             "valid chromosomes": ", ".join(info.split["valid"]),
+             "test chromosomes": ", ".join(info.split["test"]) or "none",
+             "versions": ", ".join(f"{k} {v}" for k, v in info.versions.items()),
+             "command": info.command}
     facts_rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in facts.items())
-    return html_page(f"DeepGMAP training report: {metadata['model']}", f"""<h1>DeepGMAP training report</h1>
-<h2>Learning curves</h2>{embedded_png(learning_curves_png(metadata), "loss and AUPRC per epoch")}
+    return html_page(f"DeepGMAP training report: {info.model}", f"""<h1>DeepGMAP training report</h1>
+<h2>Learning curves</h2>{embedded_png(learning_curves_png(info), "loss and AUPRC per epoch")}
 <h2>Best model on held-out chromosomes</h2>
-{scores_table(metadata["final_metrics"])}
+{scores_table(info.final_metrics)}
 <h2>Beside baselines that need no training</h2>
-{comparison_html(metadata["final_metrics"], metadata.get("baselines", {}))}
+{comparison_html(info.final_metrics, info.baselines)}
 <h2>Run</h2><table>{facts_rows}</table>""")

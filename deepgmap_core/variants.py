@@ -42,23 +42,6 @@ CLIP = 1e-7                    # probabilities are clipped to [CLIP, 1 - CLIP] f
 
 
 @dataclass
-class VariantSettings:
-    batch_size: int = 256
-    rc_average: bool = False
-    saliency_window: int = 0            # > 0: saliency at the variant and its rank among this many bases around it
-    max_ref_mismatch: float = 0.5       # stop when more than this fraction of checked REFs mismatch
-    chunk_records: int = 1024           # records read, scored and written at a time
-
-    def check(self):
-        if self.batch_size <= 0:
-            raise InputError(f"--batch-size must be > 0, got {self.batch_size}")
-        if self.saliency_window < 0:
-            raise InputError(f"--saliency-window must be >= 0, got {self.saliency_window}")
-        if not 0 <= self.max_ref_mismatch <= 1:
-            raise InputError(f"--max-ref-mismatch must be in [0, 1], got {self.max_ref_mismatch}")
-
-
-@dataclass
 class VcfRecord:
     line_number: int
     columns: list
@@ -235,10 +218,10 @@ def saliency_at_variants(model, x_ref, ref_lengths, window, n_classes, neighbour
 class VariantScorer:
     """Scores chunks of records in place: INFO values for scored records, a status for all."""
 
-    def __init__(self, model, metadata, genome, settings):
-        self.model, self.metadata, self.genome, self.settings = model, metadata, genome, settings
-        self.window = int(metadata["window"])
-        self.class_ids = [info_id(name) for name in metadata["class_names"]]
+    def __init__(self, model, info, genome, settings):
+        self.model, self.info, self.genome, self.settings = model, info, genome, settings
+        self.window = info.window
+        self.class_ids = [info_id(name) for name in info.class_names]
         self.counts = {SCORED: 0, **{reason: 0 for reason in NOT_SCORED_REASONS}}
         self.checked_refs = 0
         self.checked_names = set()
@@ -276,7 +259,7 @@ class VariantScorer:
         batch = self.settings.batch_size
         y = np.concatenate([predict_batch(self.model, x[i:i + batch], self.settings.rc_average)
                             for i in range(0, len(x), batch)]).astype(np.float64)
-        y = genome_probabilities(y, self.metadata)   # a prior shift: LOGOR stays the same, REF, ALT and DIFF do not
+        y = genome_probabilities(y, self.info)   # a prior shift: LOGOR stays the same, REF, ALT and DIFF do not
         ref, alt = y[0::2], y[1::2]
         log_ratio = log_odds(alt) - log_odds(ref)
         columns = {"REF": ref, "ALT": alt, "DIFF": alt - ref, "LOGOR": log_ratio}
@@ -330,13 +313,13 @@ def tsv_line(record, keys):
     return "\t".join(record.columns[:5] + [record.status] + values) + "\n"
 
 
-def score_vcf(reader, model, metadata, genome, settings, vcf_stream, tsv_stream=None, provenance=None):
+def score_vcf(reader, model, info, genome, settings, vcf_stream, tsv_stream=None, provenance=None):
     """Score every record of `reader` and write the annotated VCF (and TSV) as text streams of
     bytes; returns the counts per status."""
     settings.check()
     provenance = provenance or {}
-    scorer = VariantScorer(model, metadata, genome, settings)
-    class_names = metadata["class_names"]
+    scorer = VariantScorer(model, info, genome, settings)
+    class_names = info.class_names
     keys = [key for key, *_ in info_keys(class_names, settings.saliency_window)[1:]]
     vcf_stream.write(output_header(reader, genome, class_names, settings, provenance).encode())
     if tsv_stream is not None:

@@ -20,7 +20,7 @@ from deepgmap_core.attribution import (AttributionSettings, Attributor, observed
 from deepgmap_core.cli.attribute import main as attribute  # noqa: E402
 from deepgmap_core.cli.discover_motifs import main as discover_motifs  # noqa: E402
 from deepgmap_core.genome import ONE_HOT_ORDER, Genome, one_hot_encode, one_hot_windows  # noqa: E402
-from deepgmap_core.models.files import load_model, save_model  # noqa: E402
+from deepgmap_core.models.files import ModelInfo, load_model, save_model  # noqa: E402
 from deepgmap_core.motifs import read_motif_db  # noqa: E402
 from deepgmap_core.peaks import read_peaks  # noqa: E402
 
@@ -30,9 +30,9 @@ MODELS = ["CTCF_chr20.keras", "CTCF_chr20_frss_bn.keras"]  # conv4-FRSS (paper r
 @pytest.fixture(scope="module", params=MODELS)
 def model_and_sites(request, test_data):
     """A shipped CTCF model and one-hot windows around 30 of its held-out (chr22) CTCF peaks."""
-    model, metadata = load_model(str(test_data / request.param), compile=False)
+    model, info = load_model(str(test_data / request.param), compile=False)
     with Genome(str(test_data / "genome.fa.gz")) as genome:
-        regions = region_windows_around(read_peaks(str(test_data / "CTCF.bed")), genome, int(metadata["window"]),
+        regions = region_windows_around(read_peaks(str(test_data / "CTCF.bed")), genome, info.window,
                                         {"chr22"})
         x = one_hot_windows(genome, regions.chroms[:30], regions.starts[:30], regions.window)
     return model, x
@@ -225,7 +225,7 @@ def test_attribute_bad_input_gives_one_line(test_data, tmp_path, capsys, case, e
         inputs = keras.Input((12,))
         model = str(tmp_path / "dense.keras")
         save_model(keras.Model(inputs, keras.layers.Dense(1, name="predictions")(inputs)), model,
-                   {"class_names": ["CTCF"], "window": 200, "one_hot_order": "AGCT", "split": {"valid": ["chr22"]}})
+                   ModelInfo(["CTCF"], 200, "dense", "AGCT", split={"valid": ["chr22"]}))
     out, tracks = tmp_path / "out.h5", tmp_path / "tracks"
     outputs = [] if case == "no_output" else ["-o", str(out), "--tracks", str(tracks)]
     assert attribute(["--model", model, "--genome", genome, "--regions", str(regions)] + outputs) == 1

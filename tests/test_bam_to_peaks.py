@@ -5,6 +5,9 @@ import bisect
 import json
 import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pysam
@@ -20,10 +23,11 @@ def k562(shared_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("k562")
     hg19 = shared_data / "hg19"
     paths = {key: str(out / name) for key, name in (("peaks", "p.narrowPeak"), ("summits", "s.bed"),
-                                                   ("qc", "qc.tsv"), ("qc_json", "qc.json"), ("qc_plot", "qc.png"))}
+                                                   ("qc", "qc.tsv"), ("qc_json", "qc.json"), ("qc_plot", "qc.png"),
+                                                   ("qc_multiqc", "K562_mqc.json"))}
     code = main(["--bam", str(hg19 / "K562_H3K4me3.chr22.bam"), "--blacklist", str(hg19 / "hg19-blacklist.v2.bed"),
                  "--threads", "1", "--peaks", paths["peaks"], "--summits", paths["summits"], "--qc", paths["qc"],
-                 "--qc-json", paths["qc_json"], "--qc-plot", paths["qc_plot"]])
+                 "--qc-json", paths["qc_json"], "--qc-plot", paths["qc_plot"], "--qc-multiqc", paths["qc_multiqc"]])
     return code, paths, hg19
 
 
@@ -217,6 +221,30 @@ def test_bad_bams_give_one_line_and_no_output(k562_reads, tmp_path, capsys, case
                 "no_reads": "no mapped reads", "not_bam": "not a BAM", "missing": "not found"}[case]
     assert expected in err[0]
     assert not out.exists() and not (tmp_path / "qc.tsv").exists()
+
+
+def test_multiqc_gathers_the_samples_frip_and_cfrip(k562, test_data, tmp_path):
+    """The real MultiQC (PyPI) reads two samples' --qc-multiqc files into one table."""
+    code, paths, _ = k562
+    folder = tmp_path / "qc"
+    folder.mkdir()
+    shutil.copy(paths["qc_multiqc"], folder)
+    assert main(["--bam", str(test_data / "K562_H3K4me3.chr22_20M.bam"), "--name", "K562_20M", "--min-peaks", "1",
+                 "--peaks", str(tmp_path / "p"), "--qc-json", str(tmp_path / "qc.json"),
+                 "--qc-multiqc", str(folder / "K562_20M_mqc.json")]) == 0
+    multiqc = Path(sys.executable).parent / "multiqc"
+    subprocess.run([str(multiqc), "-q", str(folder), "-o", str(tmp_path / "report"), "--data-format", "json"],
+                   check=True)
+    data = json.loads((tmp_path / "report" / "multiqc_data" / "multiqc_data.json").read_text())
+    table = data["report_saved_raw_data"]["multiqc_deepgmap_bam_to_peaks_table"]
+    expected = {qc["sample"]: qc for qc in (json.loads(open(paths["qc_json"]).read()),
+                                            json.loads((tmp_path / "qc.json").read_text()))}
+    assert set(table) == set(expected) == {"K562_H3K4me3", "K562_20M"}
+    for sample, qc in expected.items():
+        assert table[sample]["verdict"] == qc["verdict"]
+        for key in ("reads_total", "frip", "covered_fraction", "cfrip", "peaks"):
+            assert table[sample][key] == pytest.approx(qc[key])
+    assert (tmp_path / "report" / "multiqc_report.html").stat().st_size > 0
 
 
 def test_a_blacklist_in_another_naming_is_refused(test_data, tmp_path, capsys):

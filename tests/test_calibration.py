@@ -17,7 +17,8 @@ from deepgmap_core.cli.make_training_windows import main as make_windows  # noqa
 from deepgmap_core.errors import InputError  # noqa: E402
 from deepgmap_core.genome import Genome, one_hot_windows  # noqa: E402
 from deepgmap_core.predict import predict_batch  # noqa: E402
-from deepgmap_core.training import TrainSettings, train_model  # noqa: E402
+from deepgmap_core.settings import TrainSettings  # noqa: E402
+from deepgmap_core.training import train_model  # noqa: E402
 from deepgmap_core.windows import WindowsTable, read_windows_table  # noqa: E402
 
 KEEP = 0.2
@@ -55,18 +56,18 @@ def table(test_data, tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained(genome, table, tmp_path_factory):
     path = str(tmp_path_factory.mktemp("model") / "model.keras")
-    model, metadata = train_model(genome, table, TrainSettings(model="conv4-frss", width_scale=0.1, epochs=1,
+    model, info = train_model(genome, table, TrainSettings(model="conv4-frss", width_scale=0.1, epochs=1,
                                                                steps_per_epoch=20, batch_size=64, seed=1), path, "test")
     valid = np.flatnonzero(table.splits == "valid")
     x = one_hot_windows(genome, table.chroms[valid], table.starts[valid], 1000)
     # scored as train-model scores it: on both strands when the recipe trained on both
-    raw = predict_batch(model, x, metadata["rc_average"])[:, 0].astype(np.float64)
-    return metadata, raw, table.labels[valid, 0]
+    raw = predict_batch(model, x, info.rc_average)[:, 0].astype(np.float64)
+    return info, raw, table.labels[valid, 0]
 
 
 def test_the_correction_is_the_prior_shift_of_the_kept_negatives(table, trained):
-    metadata, raw, truth = trained
-    (entry,) = metadata["calibration"]["classes"]
+    info, raw, truth = trained
+    (entry,) = info.calibration["classes"]
     train = table.labels[table.splits == "train", 0]
     negatives = (train == 0).sum()
     assert entry["train_prevalence"] == pytest.approx(train.mean())
@@ -92,10 +93,10 @@ def test_a_trained_model_corrected_comes_near_the_held_out_prevalence(genome, te
                          "-o", str(path)]) == 0
     windows = read_windows_table(str(path))
     rows = np.flatnonzero(windows.chroms == "chr22")
-    model, metadata = load_model(str(test_data / "CTCF_chr20_frss_bn.keras"))
+    model, info = load_model(str(test_data / "CTCF_chr20_frss_bn.keras"))
     x = one_hot_windows(genome, windows.chroms[rows], windows.starts[rows], 200)
-    raw = np.concatenate([predict_batch(model, part, metadata["rc_average"]) for part in np.array_split(x, 4)])
-    corrected = genome_probabilities(raw, metadata)[:, 0]
+    raw = np.concatenate([predict_batch(model, part, info.rc_average) for part in np.array_split(x, 4)])
+    corrected = genome_probabilities(raw, info)[:, 0]
     prevalence = windows.labels[rows, 0].mean()
     print(f"chr22 prevalence {prevalence:.4f}: mean prediction {raw.mean():.4f} as trained, "
           f"{corrected.mean():.4f} corrected")
@@ -124,10 +125,10 @@ def check_smallest_reaching(truth, scores, threshold, precision):
 
 
 def test_threshold_reaches_the_precision_on_the_valid_windows(table, trained):
-    metadata, raw, truth = trained
-    (entry,) = metadata["calibration"]["classes"]
+    info, raw, truth = trained
+    (entry,) = info.calibration["classes"]
     corrected = 1 / (1 + np.exp(-(np.log(raw / (1 - raw)) + entry["logit_offset"])))
-    assert metadata["calibration"]["peak_precision"] == 0.5 and metadata["calibration"]["valid_chroms"] == ["chr20"]
+    assert info.calibration["peak_precision"] == 0.5 and info.calibration["valid_chroms"] == ["chr20"]
     precision, recall = precision_at(truth, corrected, entry["threshold"])
     assert entry["threshold_precision"] == pytest.approx(precision, abs=1e-6)
     assert entry["threshold_recall"] == pytest.approx(recall, abs=1e-6)

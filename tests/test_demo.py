@@ -19,7 +19,7 @@ from memelite.io import read_meme  # noqa: E402
 from conftest import REPO, TEST_DATA  # noqa: E402
 from deepgmap_core.models import DEFAULT_MODEL, architecture  # noqa: E402
 from deepgmap_core.models.build import scaled  # noqa: E402
-from deepgmap_core.models.files import load_model, read_metadata  # noqa: E402
+from deepgmap_core.models.files import load_model, read_model_info  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 GENOME_LENGTHS = {"chr20": 5_000_000, "chr22": 21_000_000}
@@ -89,9 +89,9 @@ def test_training_windows(demo):
 
 def test_model_metrics_and_report(demo):
     out, _ = demo
-    model, metadata = load_model(str(out / "model.keras"))
-    assert metadata["class_names"] == CLASSES and metadata["model"] == DEFAULT_MODEL
-    assert metadata["settings"]["max_minutes"] > 0 and "time budget" in metadata["state"]["stop"]
+    model, info = load_model(str(out / "model.keras"))
+    assert info.class_names == CLASSES and info.model == DEFAULT_MODEL
+    assert info.settings["max_minutes"] > 0 and "time budget" in info.state["stop"]
     assert model.predict(np.zeros((2, 1000, 4), dtype=np.float32), verbose=0).shape == (2, len(CLASSES))
     assert isinstance(model, keras.Model)
     assert "model.weights.h5" in zipfile.ZipFile(out / "model.keras").namelist()
@@ -139,7 +139,7 @@ def test_tracks_peaks_and_evaluation(demo):
             values = np.array(track.intervals("chr20"))[:, 2]
             assert len(values) > 10_000 and ((values >= 0) & (values <= 1)).all()
         check_narrowpeak(out / "tracks" / "peaks" / f"{name}.narrowPeak", 0)
-    assert read_metadata(str(SHIPPED_MODEL))["class_names"] == CLASSES
+    assert read_model_info(str(SHIPPED_MODEL)).class_names == CLASSES
     evaluation = rows(out / "tracks" / "evaluation.tsv")
     assert {(r[0], r[2]) for r in evaluation if r[1] == "all"} == {(s, c) for s in ("train", "valid") for c in CLASSES}
     assert "data:image/png;base64," in (out / "tracks" / "evaluation.html").read_text()

@@ -18,7 +18,8 @@ from deepgmap_core.distribute import distribution_strategy  # noqa: E402
 from deepgmap_core.errors import InputError  # noqa: E402
 from deepgmap_core.genome import Genome, one_hot_windows  # noqa: E402
 from deepgmap_core.models.files import load_model  # noqa: E402
-from deepgmap_core.training import TrainSettings, train_model  # noqa: E402
+from deepgmap_core.settings import TrainSettings  # noqa: E402
+from deepgmap_core.training import train_model  # noqa: E402
 from deepgmap_core.windows import read_windows_table  # noqa: E402
 
 SMALL = {"width_scale": 0.05, "epochs": 2, "steps_per_epoch": 4, "batch_size": 20, "learning_rate": 1e-3,
@@ -40,9 +41,9 @@ def train(test_data, path, distribute):
 
 def test_mirrored_on_one_cpu_trains_as_without_it(test_data, tmp_path):
     plain, _ = train(test_data, tmp_path / "plain.keras", "")
-    mirrored, metadata = train(test_data, tmp_path / "mirrored.keras", "mirrored")
-    assert metadata["settings"]["distribute"] == "mirrored" and metadata["replicas"] == 1
-    assert [h["epoch"] for h in metadata["state"]["history"]] == [1, 2]
+    mirrored, info = train(test_data, tmp_path / "mirrored.keras", "mirrored")
+    assert info.settings["distribute"] == "mirrored" and info.replicas == 1
+    assert [h["epoch"] for h in info.state["history"]] == [1, 2]
     # The written-out distributed step is Keras's train_on_batch: the same weights, bit for bit.
     for ours, keras_own in zip(mirrored.get_weights(), plain.get_weights()):
         np.testing.assert_array_equal(ours, keras_own)
@@ -74,8 +75,8 @@ def test_multi_worker_cluster_of_two_processes(test_data, tmp_path):
     # Worker 0 writes the model; worker 1 saved its copy in a private folder, now removed.
     assert not (tmp_path / "worker1.keras").exists()
     assert [name for name in os.listdir(tmp_path) if name.endswith(".keras")] == ["worker0.keras"]
-    model, metadata = load_model(str(tmp_path / "worker0.keras"))
-    assert metadata["replicas"] == 2 and metadata["settings"]["distribute"] == "multi-worker"
+    model, info = load_model(str(tmp_path / "worker0.keras"))
+    assert info.replicas == 2 and info.settings["distribute"] == "multi-worker"
     assert model.output_shape == (None, 2)
     # Both workers held the same synchronised weights, so they scored the same validation windows alike.
     scores = [[line for line in (tmp_path / f"worker{index}.tsv").read_text().splitlines()

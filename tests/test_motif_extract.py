@@ -1,5 +1,6 @@
 """motif-extract: kernels as a valid MEME file, Tomtom finding a planted JASPAR matrix, bad input."""
 
+import dataclasses
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -12,10 +13,10 @@ from memelite.io import read_meme  # noqa: E402
 
 from deepgmap_core.cli.motif_extract import main  # noqa: E402
 from deepgmap_core.models.build import build_model  # noqa: E402
-from deepgmap_core.models.files import save_model  # noqa: E402
+from deepgmap_core.models.files import ModelInfo, save_model  # noqa: E402
 from deepgmap_core.motifs import MEME_ORDER, read_motif_db  # noqa: E402
 
-METADATA = {"class_names": ["CTCF"], "window": 1000, "one_hot_order": "AGCT"}
+INFO = ModelInfo(class_names=["CTCF"], window=1000, model="basset", one_hot_order="AGCT")
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +34,7 @@ def planted_model(test_data, tmp_path_factory):
     kernel[:, :, 4] = planted / 100
     layer.kernel.assign(kernel)
     path = str(tmp_path_factory.mktemp("model") / "basset.keras")
-    save_model(model, path, dict(METADATA, model="basset"))
+    save_model(model, path, INFO)
     return path, kernel
 
 
@@ -131,7 +132,7 @@ def test_bad_input_gives_one_line(planted_model, test_data, tmp_path, capsys, ca
     elif case == "dense_model":
         inputs = keras.Input((1000, 4))
         model = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.Flatten()(inputs)))
-        save_model(model, str(tmp_path / "dense.keras"), dict(METADATA, model="dense"))
+        save_model(model, str(tmp_path / "dense.keras"), dataclasses.replace(INFO, model="dense"))
         args[1] = str(tmp_path / "dense.keras")
     else:
         args += ["--tomtom", str(tmp_path / "t.tsv")]

@@ -25,7 +25,8 @@ from deepgmap_core.interpret import class_logits  # noqa: E402
 from deepgmap_core.models.files import load_model  # noqa: E402
 from deepgmap_core.predict import predict_batch  # noqa: E402
 from deepgmap_core.tracks import bin_means  # noqa: E402
-from deepgmap_core.training import TrainSettings, train_model  # noqa: E402
+from deepgmap_core.settings import TrainSettings  # noqa: E402
+from deepgmap_core.training import train_model  # noqa: E402
 from deepgmap_core.windows import read_windows_table  # noqa: E402
 from finite_differences import saliency_by_finite_differences  # noqa: E402
 
@@ -66,9 +67,9 @@ def test_bigwigs_on_real_chr22_are_valid(model_path, shared_data, tmp_path):
 def test_bin_values_are_means_of_per_window_predictions(model_path, test_data, tmp_path):
     assert main(["--model", model_path, "--genome", str(test_data / "genome.fa.gz"), "--chroms", "chr20",
                  "--outdir", str(tmp_path), "--rc-average"]) == 0
-    model, metadata = load_model(model_path)
+    model, info = load_model(model_path)
     # The training windows kept 10% of the negatives: outputs are shifted to the genome's balance.
-    offset = metadata["calibration"]["classes"][0]["logit_offset"]
+    offset = info.calibration["classes"][0]["logit_offset"]
     assert offset < -1
     _, table = intervals(str(tmp_path / "CTCF.bw"), "chr20")
     picked = table[np.random.default_rng(0).choice(len(table), 5, replace=False)]
@@ -101,13 +102,13 @@ def test_a_flanked_models_bins_are_its_labelled_windows(test_data, tmp_path):
                     model_path, "test")
         assert main(["--model", model_path, "--genome", genome_path, "--chroms", "chr22",
                      "--outdir", str(tmp_path / "tracks")]) == 0
-        model, metadata = load_model(model_path)
-        assert metadata["window"] == 1000
+        model, info = load_model(model_path)
+        assert info.window == 1000
         _, track = intervals(str(tmp_path / "tracks" / "CTCF.bw"), "chr22")
         assert len(track) > 1000 and ((track[:, 1] - track[:, 0]) == 200).all()
         picked = track[np.random.default_rng(0).choice(len(track), 20, replace=False)]
         x = one_hot_windows(genome, ["chr22"] * len(picked), (picked[:, 0] - 400).astype(np.int64), 1000)
-    expected = genome_probabilities(predict_batch(model, x, metadata["rc_average"]), metadata)[:, 0]
+    expected = genome_probabilities(predict_batch(model, x, info.rc_average), info)[:, 0]
     assert picked[:, 2] == pytest.approx(expected, abs=1e-5)
 
 
@@ -119,14 +120,14 @@ def test_evaluation_equals_scikit_learn_on_the_same_coordinates(model_path, test
     reported = {(r[0], r[1], r[2]): (float(r[3]), float(r[4])) for r in rows if r[7] == "model"}
     assert {r[7] for r in rows} == {"model", "gc", "chance"}  # the baselines (tests/test_baselines.py)
     table = read_windows_table(windows)
-    model, metadata = load_model(model_path)
+    model, info = load_model(model_path)
     keep = float(table.metadata["keep_negatives"])
     expected = {}
     with Genome(str(test_data / "genome.fa.gz")) as genome:
         for split in ("train", "valid"):
             chosen = np.flatnonzero(table.splits == split)
             x = one_hot_windows(genome, table.chroms[chosen], table.starts[chosen], 1000)
-            predictions = predict_batch(model, x, metadata["rc_average"])  # both strands, as trained
+            predictions = predict_batch(model, x, info.rc_average)  # both strands, as trained
             labels = table.labels[chosen]
             weights = np.where((split == "train") & ~labels.any(axis=1), 1 / keep, 1.0)
             for i, name in enumerate(table.class_names):
@@ -240,9 +241,9 @@ def test_a_flat_stretch_gives_bounded_regions_not_one_megabase_peak():
 
 
 def test_threshold_auto_is_the_models_and_says_how_it_was_chosen(model_path, test_data, tmp_path, capsys):
-    from deepgmap_core.models.files import read_metadata
+    from deepgmap_core.models.files import read_model_info
 
-    calibration = read_metadata(model_path)["calibration"]
+    calibration = read_model_info(model_path).calibration
     for model, out in ((model_path, tmp_path / "trained"), (str(test_data / "model.keras"), tmp_path / "old")):
         assert main(["--model", model, "--genome", str(test_data / "genome.fa.gz"), "--regions",
                      str(test_data / "regions.bed"), "--outdir", str(out), "--peaks-out", str(out / "peaks")]) == 0
@@ -307,9 +308,9 @@ def test_bad_input_gives_one_line(model_path, test_data, tmp_path, capsys, case,
             for item in source.infolist():
                 data = source.read(item)
                 if item.filename == "deepgmap.json":
-                    metadata = json.loads(data)
-                    metadata["class_names"] = ["K562/mark", "K562:mark"]
-                    data = json.dumps(metadata).encode()
+                    entry = json.loads(data)
+                    entry["class_names"] = ["K562/mark", "K562:mark"]
+                    data = json.dumps(entry).encode()
                 target.writestr(item, data)
         args[1] = str(tmp_path / "m.keras")
     elif case == "bad_threshold":
@@ -331,8 +332,9 @@ SHARED = {"conv4": True, "conv3-frss": True, "conv4-frss": True, "conv4-frss-plu
 @pytest.mark.parametrize("name", sorted(SHARED))
 def test_shared_trunk_equals_per_window_prediction(name, test_data, tmp_path, capsys):
     from deepgmap_core.models.build import build_model
-    from deepgmap_core.models.files import save_model
-    from deepgmap_core.predict import PredictSettings, predict_starts
+    from deepgmap_core.models.files import ModelInfo, save_model
+    from deepgmap_core.predict import predict_starts
+    from deepgmap_core.settings import PredictSettings
     from deepgmap_core.shared_trunk import trunk_plan
 
     keras.utils.set_random_seed(4)
@@ -341,8 +343,7 @@ def test_shared_trunk_equals_per_window_prediction(name, test_data, tmp_path, ca
     assert (plan is not None) == SHARED[name], reason
     if plan is None:
         # Pools that do not divide a window (SAME padding at its end) or an LSTM: per window, said so.
-        save_model(model, str(tmp_path / "m.keras"), {"class_names": ["a", "b"], "window": 1000,
-                                                       "one_hot_order": "AGCT", "model": name})
+        save_model(model, str(tmp_path / "m.keras"), ModelInfo(["a", "b"], 1000, name, "AGCT"))
         assert main(["--model", str(tmp_path / "m.keras"), "--genome", str(test_data / "genome.fa.gz"),
                      "--regions", str(test_data / "regions.bed"), "--outdir", str(tmp_path / "out")]) == 0
         assert f"predicting window by window: {reason}" in capsys.readouterr().err

@@ -30,8 +30,8 @@ SHOWN_FRACTION = 0.1
 
 @pytest.fixture(scope="module")
 def ctcf(test_data):
-    model, metadata = load_model(str(test_data / "CTCF_chr20.keras"), compile=False)
-    return model, int(metadata["window"])
+    model, info = load_model(str(test_data / "CTCF_chr20.keras"), compile=False)
+    return model, info.window
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 mismatch, multi-allelic and symbolic records: windows centred on each allele, values equal to
 the model's predictions, every record kept, output read by pysam, bad input in one line."""
 
+import dataclasses
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -101,14 +102,15 @@ def test_values_are_the_models_predictions_and_every_record_is_kept(paths, model
 
 def test_chunks_do_not_change_the_values(paths, model, tmp_path):
     from deepgmap_core.fileio import open_text
-    from deepgmap_core.models.files import read_metadata
-    from deepgmap_core.variants import VariantSettings, VcfReader, score_vcf
+    from deepgmap_core.models.files import read_model_info
+    from deepgmap_core.settings import VariantSettings
+    from deepgmap_core.variants import VcfReader, score_vcf
 
     outputs = []
     for chunk in (3, 1024):
         with Genome(paths["genome"]) as genome, open_text(paths["vcf"]) as stream, \
                 open(tmp_path / f"chunk{chunk}.vcf", "wb") as out:
-            score_vcf(VcfReader(stream, paths["vcf"]), model, read_metadata(paths["model"]), genome,
+            score_vcf(VcfReader(stream, paths["vcf"]), model, read_model_info(paths["model"]), genome,
                       VariantSettings(batch_size=5, chunk_records=chunk), out)
         outputs.append((tmp_path / f"chunk{chunk}.vcf").read_text())
     assert outputs[0] == outputs[1] and outputs[0].count("DGM_STATUS=scored") == 7
@@ -118,7 +120,7 @@ def test_probabilities_at_the_genomes_balance_and_log_odds_ratios_unchanged(path
     """The example model with the class-balance entry train-model now records (from its own
     windows table, 10% of the negatives kept) against the same model without it."""
     from deepgmap_core.calibration import calibration_entry
-    from deepgmap_core.models.files import read_metadata, save_model
+    from deepgmap_core.models.files import read_model_info, save_model
     from deepgmap_core.windows import read_windows_table
 
     table = read_windows_table(str(test_data / "windows.tsv"))
@@ -130,7 +132,7 @@ def test_probabilities_at_the_genomes_balance_and_log_odds_ratios_unchanged(path
     offsets = np.array([c["logit_offset"] for c in entry["classes"]])
     assert offsets[0] < -1 and offsets[1] == 0   # H3K4me3 has no train positive: nothing to correct by
     calibrated = str(tmp_path / "calibrated.keras")
-    save_model(model, calibrated, {**read_metadata(paths["model"]), "calibration": entry})
+    save_model(model, calibrated, dataclasses.replace(read_model_info(paths["model"]), calibration=entry))
     scored = {}
     for name, path in (("before", paths["model"]), ("after", calibrated)):
         code, out = score(paths, tmp_path, output=f"{name}.vcf", model=path)
@@ -165,8 +167,8 @@ def test_saliency_at_the_variant_equals_finite_differences(paths, test_data, tmp
     code, out = score(paths, tmp_path, "--saliency-window", "41", model=ctcf_model)
     assert code == 0
     record = read_records(out)[0]["ctcf_snv2"]
-    model, metadata = load_model(ctcf_model, compile=False)
-    window = metadata["window"]
+    model, info = load_model(ctcf_model, compile=False)
+    window = info.window
     with Genome(paths["genome"]) as genome:
         x = one_hot_encode(allele_window(genome, record.chrom, record.start, 1, record.ref, window))[None]
     finite = saliency_by_finite_differences(class_logits(model), x, (window - 1) // 2)

@@ -1,6 +1,7 @@
 """train-model on real windows: every architecture trains, saves, reloads and predicts the same;
 FRSS equivariance; the loss terms; determinism; resume after a real interruption; bad input."""
 
+import dataclasses
 import json
 import os
 import shutil
@@ -25,12 +26,12 @@ from deepgmap_core.evaluation import check_table_for_model  # noqa: E402
 from deepgmap_core.genome import Genome, one_hot_windows, reverse_complement_one_hot  # noqa: E402
 from deepgmap_core.models import DEFAULT_MODEL, L1_PREDICTION_WEIGHT, L2_WEIGHT, model_names  # noqa: E402
 from deepgmap_core.models.build import build_model  # noqa: E402
-from deepgmap_core.models.files import load_model, read_metadata  # noqa: E402
+from deepgmap_core.models.files import load_model, read_model_info  # noqa: E402
 from deepgmap_core.interpret import class_logits  # noqa: E402
 from deepgmap_core.backend import configure_determinism  # noqa: E402
 from deepgmap_core.batching import split_rows  # noqa: E402
-from deepgmap_core.training import (TrainBatches, TrainSettings, new_model, reseed_random_layers,  # noqa: E402
-                                    train_model)
+from deepgmap_core.settings import TrainSettings  # noqa: E402
+from deepgmap_core.training import TrainBatches, new_model, reseed_random_layers, train_model  # noqa: E402
 from deepgmap_core.windows import read_windows_table  # noqa: E402
 
 TINY = 0.05
@@ -63,26 +64,27 @@ def small_settings(model="conv4-frss", **changes):
 def test_every_model_trains_saves_reloads_and_predicts_the_same(name, genome, windows, tmp_path):
     table = read_windows_table(windows)
     output = str(tmp_path / "model.keras")
-    model, metadata = train_model(genome, table, small_settings(name), output, "test")
-    assert metadata["model"] == name and metadata["class_names"] == ["CTCF", "H3K4me3"]
+    model, info = train_model(genome, table, small_settings(name), output, "test")
+    assert info.model == name and info.class_names == ["CTCF", "H3K4me3"]
     os.rename(output, tmp_path / "model.dat")  # any name, as Galaxy's datasets have
-    reloaded, reloaded_metadata = load_model(str(tmp_path / "model.dat"))
+    reloaded, reloaded_info = load_model(str(tmp_path / "model.dat"))
     batch = one_hot_windows(genome, table.chroms[:16], table.starts[:16], 1000)
     np.testing.assert_allclose(reloaded.predict(batch, verbose=0), model.predict(batch, verbose=0), atol=1e-6)
-    assert reloaded_metadata == metadata
+    assert reloaded_info == info
     assert not os.path.exists(output + ".checkpoint.keras")
 
 
 def test_model_file_carries_what_predicting_and_reviewing_need(genome, windows, tmp_path):
     output = str(tmp_path / "model.keras")
-    _, metadata = train_model(genome, read_windows_table(windows), small_settings(), output, "cmd")
-    stored = read_metadata(output)
-    assert stored["class_names"] == ["CTCF", "H3K4me3"] and stored["window"] == 1000
-    assert stored["one_hot_order"] == "AGCT" and stored["model"] == "conv4-frss" and stored["width_scale"] == TINY
-    assert stored["split"] == {"train": ["chr20"], "valid": ["chr22"], "test": []}
-    assert stored["seed"] == 3 and stored["versions"]["keras"] == keras.__version__
-    assert {s["class"] for s in stored["final_metrics"]["valid"]} == {"CTCF", "H3K4me3"}
-    assert stored["windows_table"]["tool"] == "make-training-windows"
+    _, info = train_model(genome, read_windows_table(windows), small_settings(), output, "cmd")
+    stored = read_model_info(output)
+    assert stored == info
+    assert stored.class_names == ["CTCF", "H3K4me3"] and stored.window == 1000 and stored.labelled_window == 1000
+    assert stored.one_hot_order == "AGCT" and stored.model == "conv4-frss" and stored.width_scale == TINY
+    assert stored.split == {"train": ["chr20"], "valid": ["chr22"], "test": []}
+    assert stored.seed == 3 and stored.versions["keras"] == keras.__version__
+    assert {s["class"] for s in stored.final_metrics["valid"]} == {"CTCF", "H3K4me3"}
+    assert stored.windows_table["tool"] == "make-training-windows" and stored.stride == 300
     with zipfile.ZipFile(output) as archive:
         assert {"config.json", "model.weights.h5", "deepgmap.json"} <= set(archive.namelist())
 
@@ -133,9 +135,9 @@ def test_paper_recipe_applies_each_half_batch_twice(genome, windows, tmp_path):
     the trained weights equal those of the same updates written out by hand."""
     table = read_windows_table(windows)
     settings = small_settings(recipe="paper", steps_per_epoch=2, patience=0)
-    model, metadata = train_model(genome, table, settings, str(tmp_path / "m.keras"), "test")
-    assert metadata["state"]["updates"] == 8 and metadata["recipe"]["updates_per_batch"] == 4
-    assert metadata["learning_rate"] == 1e-4
+    model, info = train_model(genome, table, settings, str(tmp_path / "m.keras"), "test")
+    assert info.state["updates"] == 8 and info.recipe["updates_per_batch"] == 4
+    assert info.learning_rate == 1e-4
     configure_determinism(settings.seed)
     by_hand = new_model(table, settings, split_rows(table, "train", 0, settings.seed))
     assert isinstance(by_hand.optimizer, keras.optimizers.Adam)
@@ -176,12 +178,12 @@ def test_max_minutes_stops_training_and_keeps_the_best_model(genome, windows, tm
     output = str(tmp_path / "m.keras")
     settings = small_settings(epochs=5, steps_per_epoch=1_000_000, max_minutes=0.05, patience=0)
     started = time.monotonic()
-    _, metadata = train_model(genome, table, settings, output, "test")
+    _, info = train_model(genome, table, settings, output, "test")
     assert time.monotonic() - started < 60
-    state = read_metadata(output)["state"]
+    state = read_model_info(output).state
     assert state["epoch"] == 1 and "time budget of 0.05 minutes spent" in state["stop"]
     assert 0 < state["updates"] < 1_000_000 and state["seconds"] >= 3
-    assert metadata["final_metrics"]["valid"]
+    assert info.final_metrics["valid"]
     assert "stopped after epoch 1: time budget" in capsys.readouterr().err
 
 
@@ -264,16 +266,16 @@ def test_resume_after_a_real_interruption(windows, test_data, tmp_path):
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    stopped_after = read_metadata(str(checkpoint))["state"]["epoch"]
+    stopped_after = read_model_info(str(checkpoint)).state["epoch"]
     assert 1 <= stopped_after < 3
     assert output.read_bytes() == b"an earlier model"
     resumed = subprocess.run(args + ["--resume"], capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
     assert f"resuming from {checkpoint} after epoch {stopped_after}" in resumed.stderr
-    history = read_metadata(str(output))["state"]["history"]
+    history = read_model_info(str(output)).state["history"]
     assert [record["epoch"] for record in history] == [1, 2, 3]
     assert sorted(os.listdir(tmp_path)) == ["m.keras", "uninterrupted"]  # no checkpoint or best-so-far file left
-    expected = read_metadata(str(uninterrupted))["state"]["history"]
+    expected = read_model_info(str(uninterrupted)).state["history"]
     assert [(r["train_loss"], r["valid_loss"]) for r in history] == [(r["train_loss"], r["valid_loss"]) for r in expected]
     resumed_model, _ = load_model(str(output))
     expected_model, _ = load_model(str(uninterrupted))
@@ -321,8 +323,8 @@ def test_resume_names_every_setting_that_differs(genome, windows, tmp_path):
     with pytest.raises(InputError) as refused:
         train_model(genome, table, small_settings(seed=4, learning_rate=2e-3), output, "test", resume=True)
     assert "seed 3, this run 4" in str(refused.value) and "learning-rate 0.001, this run 0.002" in str(refused.value)
-    _, metadata = train_model(genome, table, small_settings(learning_rate=1e-3, epochs=2), output, "test", resume=True)
-    assert [record["epoch"] for record in metadata["state"]["history"]] == [1, 2]
+    _, info = train_model(genome, table, small_settings(learning_rate=1e-3, epochs=2), output, "test", resume=True)
+    assert [record["epoch"] for record in info.state["history"]] == [1, 2]
 
 
 def write_table(path, rows, classes=("CTCF",)):
@@ -373,7 +375,29 @@ def test_not_a_model_file(tmp_path):
         load_model(str(path))
 
 
-def test_a_global_pool_model_reads_windows_longer_than_its_training_windows(genome, windows):
+@pytest.mark.parametrize("change, error", [
+    ({"format": "deepgmap-model/0"}, "unsupported model file format 'deepgmap-model/0'"),
+    ({"window": None}, "model file without window"),
+    ({"class_names": "CTCF"}, "malformed deepgmap.json"),
+    ({"split": {"held": ["chr22"]}}, "malformed deepgmap.json"),
+    ({"one_hot_order": "ACGT"}, "trained with one-hot order 'ACGT'"),
+])
+def test_a_foreign_or_damaged_model_description_is_refused(test_data, tmp_path, change, error):
+    """The model file's description (ModelInfo) is read in one place, which names what is wrong."""
+    source, path = test_data / "CTCF_chr20.keras", tmp_path / "m.keras"
+    with zipfile.ZipFile(source) as original, zipfile.ZipFile(path, "w") as copy:
+        for item in original.infolist():
+            data = original.read(item)
+            if item.filename == "deepgmap.json":
+                entry = {**json.loads(data), **change}
+                data = json.dumps({k: v for k, v in entry.items() if v is not None}).encode()
+            copy.writestr(item, data)
+    with pytest.raises(InputError, match=error):
+        load_model(str(path))
+    assert read_model_info(str(source)).labelled_window == 200
+
+
+def test_a_global_pool_model_reads_windows_longer_than_its_training_windows(genome, windows, test_data):
     """conv3-frss-bn trained on 200 bp scores 1 kb windows (its features are maxed over positions);
     a Flatten model refuses them, and so does the evaluation's check."""
     x = one_hot_windows(genome, ["chr20"] * 2, [1_000_000, 2_000_000], 1000)
@@ -382,7 +406,9 @@ def test_a_global_pool_model_reads_windows_longer_than_its_training_windows(geno
     with pytest.raises(ValueError):
         build_model("conv4-frss", 1, 200, TINY)(x)
     table = read_windows_table(windows)
-    metadata = {"window": 200, "class_names": table.class_names}
-    check_table_for_model(table, {**metadata, "model": "conv3-frss-bn"}, genome)
+    stored = read_model_info(str(test_data / "CTCF_chr20_frss_bn.keras"))
+    assert stored.window == 200
+    check_table_for_model(table, dataclasses.replace(stored, class_names=table.class_names), genome)
     with pytest.raises(InputError, match="the model reads 200 bp"):
-        check_table_for_model(table, {**metadata, "model": "conv4-frss"}, genome)
+        check_table_for_model(table, dataclasses.replace(stored, class_names=table.class_names, model="conv4-frss"),
+                              genome)

@@ -53,3 +53,50 @@ def test_a_command_that_takes_threads_gets_the_jobs_slots(wrapper):
     parser = importlib.import_module(f"deepgmap_core.cli.{wrapper.stem}").build_parser()
     takes_threads = any("--threads" in action.option_strings for action in parser._actions)
     assert ("--threads \\${GALAXY_SLOTS:-4}" in tool.find("command").text) == takes_threads
+
+
+def _expanded_params(tool, macros):
+    """The wrapper's <param argument=...> elements (in every branch of its conditionals), those of
+    the macros it expands included."""
+    params = list(tool.find("inputs").iter("param"))
+    for expand in tool.iter("expand"):
+        block = macros.find(f"xml[@name='{expand.get('macro')}']")
+        if block is not None:
+            params += list(block.iter("param"))
+    return [param for param in params if param.get("argument")]
+
+
+def _form_default(param):
+    """What the Galaxy form sends when left as it is, as the command's argument would parse it."""
+    kind = param.get("type")
+    if kind == "select":
+        options = param.findall("option")
+        chosen = [o for o in options if o.get("selected") == "true"] or options[:1]
+        return chosen[0].get("value") if chosen else None
+    if kind == "boolean":
+        return param.get("checked") == "true"
+    return param.get("value")
+
+
+@pytest.mark.parametrize("wrapper", WRAPPERS, ids=lambda path: path.stem)
+def test_each_form_default_is_the_commands_default(wrapper):
+    """Defaults are declared in the settings dataclasses (argparse reads them); a Galaxy form
+    repeats them in value= attributes, which must say the same."""
+    tool = ElementTree.parse(wrapper).getroot()
+    macros = ElementTree.parse(TOOLS / "macros.xml").getroot()
+    parser = importlib.import_module(f"deepgmap_core.cli.{wrapper.stem}").build_parser()
+    actions = {option: action for action in parser._actions for option in action.option_strings}
+    compared = 0
+    for param in _expanded_params(tool, macros):
+        action = actions.get(param.get("argument"))
+        form = _form_default(param)
+        numeric = param.get("type") in ("integer", "float")
+        if (action is None or form in (None, "") or action.default is None or param.get("type") == "boolean"
+                or (numeric and isinstance(action.default, str))):
+            continue  # the option left out (the command's default applies), or a number for a mode's default
+        expected = action.default
+        value = type(expected)(form) if isinstance(expected, (int, float)) and not isinstance(expected, bool) else form
+        assert value == expected, f"{wrapper.name} {param.get('argument')}: form {form!r}, command {expected!r}"
+        compared += 1
+    if wrapper.stem != "merge_bigwigs":
+        assert compared, f"{wrapper.name}: no form default compared"

@@ -11,8 +11,8 @@ from ..fileio import atomic_paths, check_output_folders, check_outputs, class_fi
 from ..genome import Genome
 from ..peaks import read_peaks
 from ..progress import message
-from .common import (add_seed_argument, add_threads_argument, chromosome_list, command_line, import_keras,
-                     make_parser, positive_int, run_tool)
+from .common import (add_genome_argument, add_model_argument, add_seed_argument, add_threads_argument, chromosome_list,
+                     command_line, defaults_from, import_keras, make_parser, positive_int, run_tool, settings_from)
 
 PROG = "deepgmap-attribute"
 
@@ -50,24 +50,24 @@ fitted to; 'all', or a list of chromosomes.
 
 def build_parser():
     parser = make_parser(PROG, DESCRIPTION)
-    parser.add_argument("--model", required=True, help="model file from deepgmap-train-model")
-    parser.add_argument("--genome", required=True, metavar="FASTA", help="genome the regions are on")
+    add_model_argument(parser)
+    add_genome_argument(parser, "genome the regions are on")
     parser.add_argument("--regions", required=True, metavar="BED",
                         help="regions to explain (BED or narrowPeak, e.g. a class's peaks)")
     parser.add_argument("--chroms", default="held-out", metavar="held-out|all|CHROMS",
                         help="regions on these chromosomes (comma-separated), 'all', or 'held-out' (see above)")
-    parser.add_argument("--method", choices=ATTRIBUTION_METHODS, default="grad-x-input", help="see above")
-    parser.add_argument("--steps", type=positive_int, default=32, help="integrated-gradients: steps of the path")
-    parser.add_argument("--references", type=positive_int, default=4,
-                        help="integrated-gradients: references per window")
-    parser.add_argument("--reference", choices=REFERENCES, default="shuffle", help="integrated-gradients: see above")
+    parser.add_argument("--method", choices=ATTRIBUTION_METHODS, help="see above")
+    parser.add_argument("--steps", type=positive_int, help="integrated-gradients: steps of the path")
+    parser.add_argument("--references", type=positive_int, help="integrated-gradients: references per window")
+    parser.add_argument("--reference", choices=REFERENCES, help="integrated-gradients: see above")
     parser.add_argument("--class", dest="modisco_class", metavar="CLASS",
                         help="-o: the class modisco-lite reads as hyp_scores (default: the first)")
-    parser.add_argument("--batch-size", type=positive_int, default=64, help="windows (or mutants) per model call")
+    parser.add_argument("--batch-size", type=positive_int, help="windows (or mutants) per model call")
     add_seed_argument(parser)
     add_threads_argument(parser, "CPU threads of the model's computations")
     parser.add_argument("-o", "--output", metavar="H5", help="contributions for deepgmap-discover-motifs (HDF5)")
     parser.add_argument("--tracks", metavar="DIR", help="folder for one contribution bigWig per class")
+    defaults_from(parser, AttributionSettings)
     return parser
 
 
@@ -81,20 +81,19 @@ def run(args, argv):
     from ..attribution import default_chroms, region_windows_around, write_attributions
     from ..models.files import load_model
 
-    model, metadata = load_model(args.model, compile=False)
+    model, info = load_model(args.model, compile=False)
     shape = model.input_shape
-    if len(model.inputs) != 1 or len(shape) != 3 or shape[1] not in (None, int(metadata["window"])) or shape[2] != 4:
-        raise InputError(f"{args.model}: the model does not read one one-hot sequence of {metadata['window']} bp")
-    classes = metadata["class_names"]
+    if len(model.inputs) != 1 or len(shape) != 3 or shape[1] not in (None, info.window) or shape[2] != 4:
+        raise InputError(f"{args.model}: the model does not read one one-hot sequence of {info.window} bp")
+    classes = info.class_names
     if args.modisco_class and args.modisco_class not in classes:
         raise InputError(f"--class {args.modisco_class!r}: the model's classes are {', '.join(classes)}")
-    chroms = {"held-out": lambda: default_chroms(metadata), "all": lambda: None}.get(
+    chroms = {"held-out": lambda: default_chroms(info), "all": lambda: None}.get(
         args.chroms, lambda: set(chromosome_list(args.chroms)))()
-    settings = AttributionSettings(args.method, args.steps, args.references, args.reference, args.batch_size,
-                                   args.seed)
+    settings = settings_from(AttributionSettings, args)
     settings.check()
     with Genome(args.genome) as genome:
-        regions = region_windows_around(regions_file, genome, int(metadata["window"]), chroms)
+        regions = region_windows_around(regions_file, genome, info.window, chroms)
         message(f"{PROG}: {len(regions.starts):,} regions of {args.regions} on "
                 f"{', '.join(dict.fromkeys(regions.chroms))}, {regions.window} bp windows, {args.method}")
         if args.tracks:
@@ -110,7 +109,7 @@ def run(args, argv):
         with atomic_paths(h5_paths + track_paths, suffix=".tmp") as temporary:
             completeness = write_attributions(
                 model, genome, regions, classes, settings, temporary[0] if args.output else None,
-                temporary[len(h5_paths):], provenance, bool(metadata.get("rc_average")),
+                temporary[len(h5_paths):], provenance, info.rc_average,
                 classes.index(args.modisco_class) if args.modisco_class else 0)
     if completeness is not None:
         errors, differences = np.abs(completeness)

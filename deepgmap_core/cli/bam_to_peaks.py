@@ -8,8 +8,9 @@ from ..fileio import atomic_output, check_outputs
 from ..peak_calling import ASSAYS, PeakCallSettings, call_peaks, clean_peaks, write_rows
 from ..peaks import check_blacklist_naming, read_peaks
 from ..progress import message
-from ..qc import Thresholds, assess, count_reads, plot_qc, qc_json, qc_table
-from .common import add_threads_argument, command_line, finite_float, make_parser, non_negative_int, run_tool
+from ..qc import Thresholds, assess, count_reads, plot_qc, qc_json, qc_multiqc, qc_table
+from .common import (add_threads_argument, command_line, defaults_from, finite_float, make_parser, non_negative_int,
+                     run_tool, settings_from)
 
 PROG = "deepgmap-bam-to-peaks"
 EXIT_QC_FAILED = 3
@@ -58,20 +59,19 @@ def build_parser():
     reads.add_argument("--control", metavar="BAM", help="control (input) reads for ChIP-seq")
     reads.add_argument("--control-index", metavar="BAI", help="index of --control if not beside it")
     reads.add_argument("--paired", action="store_true", help="paired-end reads (MACS3 -f BAMPE)")
-    reads.add_argument("--min-mapq", type=non_negative_int, default=0,
-                       help="QC counts only reads with this MAPQ or more")
+    reads.add_argument("--min-mapq", type=non_negative_int, help="QC counts only reads with this MAPQ or more")
     reads.add_argument("--ignore-duplicates", action="store_true", help="QC ignores reads flagged as duplicates")
     calling = parser.add_argument_group("peak calling")
-    calling.add_argument("--assay", choices=ASSAYS, default="chip", help="sets the MACS3 preset (see above)")
-    calling.add_argument("--genome-size", default="hs",
+    calling.add_argument("--assay", choices=ASSAYS, help="sets the MACS3 preset (see above)")
+    calling.add_argument("--genome-size",
                          help="effective genome size for MACS3: hs, mm, ce, dm or a number of bp (e.g. 1.2e7)")
-    calling.add_argument("--qvalue", type=finite_float, default=0.01, help="MACS3 q-value cut-off")
+    calling.add_argument("--qvalue", type=finite_float, help="MACS3 q-value cut-off")
     calling.add_argument("--name", help="sample name for peak names and the QC table (default: the BAM file stem)")
     calling.add_argument("--blacklist", metavar="BED", help="remove peaks overlapping these regions")
     qc = parser.add_argument_group("quality control")
-    qc.add_argument("--min-frip", type=finite_float, default=0.01, help="PASS needs at least this FRiP (ENCODE: 1%%)")
-    qc.add_argument("--min-cfrip", type=finite_float, default=0.0, help="PASS needs at least this cFRiP")
-    qc.add_argument("--min-peaks", type=non_negative_int, default=10_000, help="PASS needs at least this many peaks")
+    qc.add_argument("--min-frip", type=finite_float, help="PASS needs at least this FRiP (ENCODE: 1%%)")
+    qc.add_argument("--min-cfrip", type=finite_float, help="PASS needs at least this cFRiP")
+    qc.add_argument("--min-peaks", type=non_negative_int, help="PASS needs at least this many peaks")
     qc.add_argument("--fail-on-qc", action="store_true", help=f"exit with code {EXIT_QC_FAILED} on FAIL")
     add_threads_argument(parser)
     outputs = parser.add_argument_group("outputs")
@@ -79,7 +79,13 @@ def build_parser():
     outputs.add_argument("--summits", metavar="BED", help="peak summits (BED, one per narrowPeak row)")
     outputs.add_argument("--qc", metavar="TSV", help="QC as a one-row table with provenance lines")
     outputs.add_argument("--qc-json", metavar="JSON", help="QC and parameters as JSON")
+    outputs.add_argument("--qc-multiqc", metavar="JSON",
+                         help="QC as MultiQC custom content: name it SAMPLE_mqc.json and `multiqc` gathers the "
+                              "samples' FRiP and cFRiP into one table")
     outputs.add_argument("--qc-plot", metavar="PNG", help="fingerprint and QC values as a picture")
+    for settings_class in (ReadFilter, Thresholds):
+        defaults_from(parser, settings_class)
+    defaults_from(parser, PeakCallSettings, leave=("name",))  # --name: the BAM file stem by default
     return parser
 
 
@@ -94,12 +100,12 @@ def open_reads(path, index, what):
 
 
 def run(args, argv):
-    check_outputs(args.peaks, args.summits, args.qc, args.qc_plot)
+    check_outputs(args.peaks, args.summits, args.qc, args.qc_json, args.qc_multiqc, args.qc_plot)
     name = args.name or os.path.basename(args.bam).split(".")[0]
-    settings = PeakCallSettings(args.assay, args.genome_size, args.qvalue, args.paired, name)
+    settings = settings_from(PeakCallSettings, args, name=name)
     settings.check()
-    thresholds = Thresholds(args.min_frip, args.min_cfrip, args.min_peaks)
-    read_filter = ReadFilter(args.min_mapq, args.ignore_duplicates)
+    thresholds = settings_from(Thresholds, args)
+    read_filter = settings_from(ReadFilter, args)
     blacklist = read_peaks(args.blacklist, "blacklist") if args.blacklist else None
     bam, mapped = open_reads(args.bam, args.bam_index, "BAM")
     with bam:
@@ -133,6 +139,9 @@ def run(args, argv):
     if args.qc_json:
         with atomic_output(args.qc_json) as stream:
             stream.write(qc_json(report, provenance).encode())
+    if args.qc_multiqc:
+        with atomic_output(args.qc_multiqc) as stream:
+            stream.write(qc_multiqc(report).encode())
     if args.qc_plot:
         with atomic_output(args.qc_plot) as stream:
             plot_qc(report, counts, stream)

@@ -5,6 +5,7 @@ import math
 import os
 import shlex
 import sys
+from dataclasses import fields
 
 from .. import __version__
 from ..errors import InputError
@@ -15,7 +16,13 @@ EXIT_INPUT_ERROR = 1
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Shows defaults and keeps the description's own line breaks."""
+    """Shows defaults (but not None, which an option's help explains) and keeps the description's
+    own line breaks."""
+
+    def _get_help_string(self, action):
+        if action.default is None:
+            return action.help
+        return super()._get_help_string(action)
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -114,6 +121,20 @@ def thread_count(text):
     return positive_int(text)
 
 
+def add_model_argument(parser):
+    parser.add_argument("--model", required=True, metavar="MODEL", help="model file from deepgmap-train-model (.keras)")
+
+
+def add_genome_argument(parser, text):
+    parser.add_argument("--genome", required=True, metavar="FASTA", help=f"{text} (plain, gzip or bgzip FASTA)")
+
+
+def add_rc_average_argument(parser):
+    parser.add_argument("--rc-average", action="store_true",
+                        help="average each window's prediction with its reverse complement's (always on for models "
+                             "trained on both strands: the default recipe's strand augmentation)")
+
+
 def add_seed_argument(parser):
     parser.add_argument("--seed", type=non_negative_int, default=0,
                         help="seed of every random choice; the same seed and inputs give the same output")
@@ -122,6 +143,20 @@ def add_seed_argument(parser):
 def add_threads_argument(parser, text="number of threads"):
     parser.add_argument("-p", "--threads", type=thread_count, default=min(available_cores(), 4),
                         help=f"{text}: a number, 'max' or 'max/2' (default: the available cores, at most 4)")
+
+
+def defaults_from(parser, settings_class, leave=()):
+    """Each option whose destination is a field of `settings_class` takes the field's default
+    (declared once, there; --help shows it), except the fields in `leave`, whose options mean
+    something else (e.g. "the model's" where the field holds a number)."""
+    parser.set_defaults(**{f.name: f.default for f in fields(settings_class) if f.name not in leave})
+
+
+def settings_from(settings_class, args, **values):
+    """A settings dataclass built by keyword: each field from the parsed argument of its name
+    (whose default is the field's: defaults_from), unless given in `values`."""
+    parsed = {f.name: getattr(args, f.name) for f in fields(settings_class) if hasattr(args, f.name)}
+    return settings_class(**{**parsed, **values})
 
 
 def chromosome_list(text):

@@ -4,7 +4,7 @@ from ..errors import InputError
 from ..fileio import atomic_output, check_outputs, provenance_lines
 from ..motif_discovery import DiscoverySettings
 from ..progress import message, warn
-from .common import command_line, make_parser, non_negative_int, positive_int, run_tool
+from .common import command_line, defaults_from, make_parser, non_negative_int, positive_int, run_tool, settings_from
 
 PROG = "deepgmap-discover-motifs"
 TOOL = "discover-motifs"
@@ -41,14 +41,14 @@ def build_parser():
     parser.add_argument("--top", type=positive_int, default=3, help="matches per pattern in --tomtom and --report")
     parser.add_argument("--report", metavar="HTML", help="a page with each pattern's logos, matches and seqlets")
     parser.add_argument("--seqlets", metavar="BED", help="every seqlet as BED6")
-    parser.add_argument("--width", type=non_negative_int, default=0,
+    parser.add_argument("--width", type=non_negative_int,
                         help="central bp of each window to search (0: the whole window)")
-    parser.add_argument("--max-seqlets", type=positive_int, default=2000,
-                        help="most seqlets clustered per sign (positive, negative)")
-    parser.add_argument("--sliding-window", type=positive_int, default=21, help="bp summed to find seqlets")
-    parser.add_argument("--flank", type=non_negative_int, default=10, help="bp added to each side of a seqlet")
-    parser.add_argument("--min-seqlets", type=positive_int, default=20,
+    parser.add_argument("--max-seqlets", type=positive_int, help="most seqlets clustered per sign (positive, negative)")
+    parser.add_argument("--sliding-window", type=positive_int, help="bp summed to find seqlets")
+    parser.add_argument("--flank", type=non_negative_int, help="bp added to each side of a seqlet")
+    parser.add_argument("--min-seqlets", type=positive_int,
                         help="fewest seqlets of a pattern (and of a sign to be clustered at all)")
+    defaults_from(parser, DiscoverySettings)
     return parser
 
 
@@ -63,7 +63,7 @@ def run(args, argv):
     database = read_motif_db(args.motif_db) if args.motif_db else None
     one_hot, hypothetical, chroms, starts, attributes = read_attributions(args.attributions, args.class_name)
     class_name = args.class_name or str(attributes["modisco_class"])
-    settings = DiscoverySettings(args.width, args.max_seqlets, args.sliding_window, args.flank, args.min_seqlets)
+    settings = settings_from(DiscoverySettings, args)
     settings.check(one_hot.shape[1])
     message(f"{PROG}: TF-MoDISco on {len(one_hot):,} windows of {one_hot.shape[1]} bp, class {class_name}")
     patterns = discover_patterns(one_hot, hypothetical, settings)

@@ -7,8 +7,9 @@ from ..peaks import check_blacklist_naming, default_class_name, read_peaks
 from ..progress import message, warn
 from ..windows import (NEGATIVE_SAMPLING, RULES, ChromosomeSplit, WindowSettings, table_provenance_lines,
                        write_training_windows)
-from .common import (add_seed_argument, add_threads_argument, chromosome_list, command_line, finite_float, flatten,
-                     make_parser, non_negative_int, positive_int, run_tool)
+from .common import (add_genome_argument, add_seed_argument, add_threads_argument, chromosome_list, command_line,
+                     defaults_from, finite_float, flatten, make_parser, non_negative_int, positive_int, run_tool,
+                     settings_from)
 
 PROG = "deepgmap-make-training-windows"
 
@@ -57,36 +58,35 @@ example:
 def build_parser():
     parser = make_parser(PROG, DESCRIPTION, EPILOG)
     inputs = parser.add_argument_group("inputs")
-    inputs.add_argument("--genome", required=True, metavar="FASTA",
-                        help="genome FASTA: plain, gzip or bgzip (an existing .fai/.gzi beside it is used)")
+    add_genome_argument(inputs, "genome; an existing .fai/.gzi beside it is used")
     inputs.add_argument("--peaks", required=True, nargs="+", metavar="PEAKS",
                         help="one BED or narrowPeak file per class (gzip allowed)")
     inputs.add_argument("--names", nargs="+", metavar="NAME",
                         help="class names, one per peak file (default: the file names without extensions)")
     inputs.add_argument("--blacklist", metavar="BED", help="drop windows that touch these regions")
     tiling = parser.add_argument_group("windows and labels")
-    tiling.add_argument("--window", type=positive_int, default=1000, help="window length in bp")
-    tiling.add_argument("--stride", type=positive_int, default=300, help="distance between window starts in bp")
-    tiling.add_argument("--flank", type=non_negative_int, default=0,
+    tiling.add_argument("--window", type=positive_int, help="window length in bp")
+    tiling.add_argument("--stride", type=positive_int, help="distance between window starts in bp")
+    tiling.add_argument("--flank", type=non_negative_int,
                         help="bp of sequence added on each side of every window in the table, so the model sees "
                              "more than it is labelled on (DeepSEA: --window 200 --flank 400); labels, N filter "
                              "and blacklist use the window itself; windows whose flanks leave the chromosome are "
                              "dropped")
-    tiling.add_argument("--max-n-fraction", type=finite_float, default=0.5,
+    tiling.add_argument("--max-n-fraction", type=finite_float,
                         help="drop windows with a larger fraction of N (non-ACGT) bases")
-    tiling.add_argument("--rule", choices=RULES, default="summit", help="labelling rule (see above)")
-    tiling.add_argument("--min-window-fraction", type=finite_float, default=0.6,
+    tiling.add_argument("--rule", choices=RULES, help="labelling rule (see above)")
+    tiling.add_argument("--min-window-fraction", type=finite_float,
                         help="overlap rule: fraction of the window a peak must cover")
-    tiling.add_argument("--min-peak-fraction", type=finite_float, default=0.4,
+    tiling.add_argument("--min-peak-fraction", type=finite_float,
                         help="overlap rule: fraction of a peak the window must cover")
     split = parser.add_argument_group("chromosome split and sampling")
     split.add_argument("--test-chroms", nargs="+", type=chromosome_list, metavar="CHROM",
                        help="chromosomes held out for testing (names separated by spaces or commas)")
     split.add_argument("--valid-chroms", nargs="+", type=chromosome_list, metavar="CHROM",
                        help="chromosomes held out for validation")
-    split.add_argument("--keep-negatives", type=finite_float, default=0.25,
+    split.add_argument("--keep-negatives", type=finite_float,
                        help="probability of keeping a train window with no positive label")
-    split.add_argument("--negatives", choices=NEGATIVE_SAMPLING, default="random",
+    split.add_argument("--negatives", choices=NEGATIVE_SAMPLING,
                        help="how train negatives are sampled: at random, or matched to the positives' GC content "
                             "so that composition alone cannot separate the classes (see above)")
     add_seed_argument(split)
@@ -95,6 +95,7 @@ def build_parser():
                         help="fail, rather than warn, when a peak file names chromosomes the genome lacks")
     parser.add_argument("-o", "--output", required=True, metavar="FILE",
                         help="output table ('.gz' = gzip, '-' = stdout)")
+    defaults_from(parser, WindowSettings)
     return parser
 
 
@@ -130,9 +131,7 @@ def peaks_on_genome(path, chrom_lengths, strict):
 def run(args, argv):
     check_outputs(args.output)
     names = class_names_for(args.peaks, args.names)
-    settings = WindowSettings(args.window, args.stride, args.rule, args.min_window_fraction,
-                              args.min_peak_fraction, args.max_n_fraction, args.keep_negatives, args.seed, args.flank,
-                              args.negatives)
+    settings = settings_from(WindowSettings, args)
     settings.check()
     split = ChromosomeSplit(flatten(args.test_chroms), flatten(args.valid_chroms))
     with Genome(args.genome) as genome:

@@ -4,8 +4,10 @@ import argparse
 
 from ..errors import InputError
 from ..fileio import atomic_output, check_outputs
+from ..motifs import DEFAULT_SCALE
 from ..progress import message
-from .common import add_seed_argument, command_line, finite_float, import_keras, make_parser, positive_int, run_tool
+from .common import (add_model_argument, add_seed_argument, command_line, finite_float, import_keras, make_parser,
+                     positive_int, run_tool)
 
 PROG = "deepgmap-motif-extract"
 
@@ -40,9 +42,9 @@ def scale_value(text):
 
 def build_parser():
     parser = make_parser(PROG, DESCRIPTION)
-    parser.add_argument("--model", required=True, help="model file from deepgmap-train-model")
+    add_model_argument(parser)
     parser.add_argument("-o", "--output", required=True, metavar="MEME", help="kernels as MEME motifs")
-    parser.add_argument("--scale", type=scale_value, default=100.0,
+    parser.add_argument("--scale", type=scale_value, default=DEFAULT_SCALE,
                         help="softmax scale of the kernel weights: a number > 0 or 'auto' (see above)")
     parser.add_argument("--min-ic", type=finite_float, default=0.0, help="skip kernels with less information (bits)")
     parser.add_argument("--motif-db", metavar="MEME", help="known motifs to match the kernels against")
@@ -77,7 +79,7 @@ def run(args, argv):
     from ..motifs import logos_html, tomtom_matches, tomtom_table
 
     database = read_motif_db(args.motif_db) if args.motif_db else None
-    model, metadata = load_model(args.model, compile=False)
+    model, info = load_model(args.model, compile=False)
     layer, kernels = first_layer_kernels(model)
     scale = auto_scale(kernels) if args.scale == "auto" else args.scale
     if args.scale == "auto":
@@ -93,7 +95,7 @@ def run(args, argv):
         stream.write(meme_text(names, kept_matrices).encode())
     message(f"{PROG}: {len(kept)} of {len(matrices)} kernels of {layer} written to {args.output}")
     if args.activation_max:
-        write_activation_maximum(model, metadata, args, database)
+        write_activation_maximum(model, info, args, database)
     best_rows = {}  # kernel name -> its best Tomtom row (rows come best first per kernel)
     if args.tomtom:
         rows = tomtom_matches(names, kept_matrices, *database, top=args.top)
@@ -111,7 +113,7 @@ def run(args, argv):
                   for query, row in best_rows.items()}
         image_format = "svg" if args.connections.lower().endswith(".svg") else "png"
         with atomic_output(args.connections) as stream:
-            plot_connections(model, metadata["class_names"], stream, image_format, labels)
+            plot_connections(model, info.class_names, stream, image_format, labels)
     if args.logos:
         targets = dict(zip(*database)) if database else {}
         best_matches = {query: (row[1], targets[row[1]], row[4], row[6]) for query, row in best_rows.items()}
@@ -119,16 +121,16 @@ def run(args, argv):
             stream.write(logos_html(names, kept_matrices, best_matches).encode())
 
 
-def write_activation_maximum(model, metadata, args, database):
+def write_activation_maximum(model, info, args, database):
     """The paper's activation maximisation for one class or all, as FASTA, and FIMO hits in it."""
     from ..interpret import input_to_sequence, maximise_activation
 
-    classes = metadata["class_names"]
+    classes = info.class_names
     if args.activation_max != "all" and args.activation_max not in classes:
         raise InputError(f"--activation-max {args.activation_max!r}: the model's classes are "
                          f"{', '.join(classes)} (or 'all')")
     class_index = None if args.activation_max == "all" else classes.index(args.activation_max)
-    x, trace = maximise_activation(model, int(metadata["window"]), class_index, args.am_steps,
+    x, trace = maximise_activation(model, info.window, class_index, args.am_steps,
                                    args.am_learning_rate, seed=args.seed)
     sequence = input_to_sequence(x[0])
     name = f"activation_max_{args.activation_max}"

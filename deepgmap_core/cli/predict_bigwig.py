@@ -10,9 +10,11 @@ from ..fileio import atomic_output, atomic_paths, check_output_folders, class_fi
 from ..genome import Genome
 from ..peaks import merge_intervals, read_peaks
 from ..progress import ProgressBar, message
+from ..settings import TRUNK_MODES, PredictSettings
 from ..windows import read_windows_table
-from .common import (add_threads_argument, command_line, finite_float, import_keras, make_parser, non_negative_int,
-                     positive_int, run_tool)
+from .common import (add_genome_argument, add_model_argument, add_rc_average_argument, add_threads_argument,
+                     command_line, defaults_from, finite_float, import_keras, make_parser, non_negative_int,
+                     positive_int, run_tool, settings_from)
 
 PROG = "deepgmap-predict-bigwig"
 
@@ -72,17 +74,15 @@ training windows' balance; the log says which).
 
 def build_parser():
     parser = make_parser(PROG, DESCRIPTION)
-    parser.add_argument("--model", required=True, help="model file from deepgmap-train-model")
-    parser.add_argument("--genome", required=True, metavar="FASTA", help="genome to score")
+    add_model_argument(parser)
+    add_genome_argument(parser, "genome to score")
     parser.add_argument("--chroms", nargs="+", metavar="CHROM", help="score only these chromosomes")
     parser.add_argument("--regions", metavar="BED", help="score only windows overlapping these regions")
     parser.add_argument("--stride", type=positive_int, help="bp between window starts (default: the training windows')")
-    parser.add_argument("--max-n-fraction", type=finite_float, default=0.5, help="skip windows with more N than this")
-    parser.add_argument("--rc-average", action="store_true",
-                        help="average with the reverse complement (always on for models trained on both strands: the "
-                             "default recipe's strand augmentation)")
-    parser.add_argument("--batch-size", type=positive_int, default=256, help="windows per batch")
-    parser.add_argument("--trunk", choices=("auto", "shared", "per-window"), default="auto",
+    parser.add_argument("--max-n-fraction", type=finite_float, help="skip windows with more N than this")
+    add_rc_average_argument(parser)
+    parser.add_argument("--batch-size", type=positive_int, help="windows per batch")
+    parser.add_argument("--trunk", choices=TRUNK_MODES,
                         help="shared: compute the convolutions of overlapping windows once (2.5x faster on a CPU, "
                              "same values; models that cannot are scored per window); per-window: each window "
                              "alone (faster on a GPU, whole batches in parallel); auto: shared on a CPU only")
@@ -102,6 +102,7 @@ def build_parser():
     parser.add_argument("--saliency-method", choices=("gradient", "ism"), default="gradient",
                         help="--saliency: gradient (corrected gradient x input) or ism (in-silico mutagenesis, "
                              "exact, about 3 model runs per base)")
+    defaults_from(parser, PredictSettings, leave=("stride", "threads"))  # the model's stride; -p's own default
     return parser
 
 
@@ -127,7 +128,7 @@ def run(args, argv):
     from ..evaluation import check_table_for_model, evaluate, evaluation_html, evaluation_table
     from ..models.files import load_model
     from ..motifs import read_motif_db
-    from ..predict import PredictSettings, check_model_for_genome, labelled_window, predict_tracks
+    from ..predict import check_chroms_in_genome, predict_tracks
     from ..tracks import TrackWriters, peak_half_width, threshold_regions
 
     if args.saliency and not args.regions:
@@ -138,24 +139,23 @@ def run(args, argv):
         raise InputError("--motif-db needs --evaluate (the motif is a baseline for the evaluation)")
     table = read_windows_table(args.evaluate) if args.evaluate else None
     known_motifs = read_motif_db(args.motif_db) if args.motif_db else None
-    model, metadata = load_model(args.model, compile=False)
-    stride = args.stride or int(metadata.get("windows_table", {}).get("stride", 300))
-    settings = PredictSettings(stride, args.batch_size, args.rc_average or metadata.get("rc_average", False),
-                               args.max_n_fraction, args.threads, args.trunk)
+    model, info = load_model(args.model, compile=False)
+    stride = args.stride or info.stride
+    settings = settings_from(PredictSettings, args, stride=stride, rc_average=args.rc_average or info.rc_average)
     settings.check()
-    classes = metadata["class_names"]
+    classes = info.class_names
     stems = class_file_stems(classes)
-    thresholds = peak_thresholds(metadata, args.threshold)
-    half_width = peak_half_width(labelled_window(metadata)[0], stride)
+    thresholds = peak_thresholds(info, args.threshold)
+    half_width = peak_half_width(info.labelled_window, stride)
     with folder_lock(args.outdir, PROG), Genome(args.genome) as genome:
         chroms = [c for c in genome.names if c in set(args.chroms)] if args.chroms else genome.names
-        check_model_for_genome(metadata, genome, args.chroms or [])
+        check_chroms_in_genome(genome, args.chroms or [])
         regions = regions_on(genome, args.regions) if args.regions else None
         if regions is not None:
             chroms = [c for c in chroms if c in regions]
         if table is not None:
-            check_table_for_model(table, metadata, genome)
-        message(f"{PROG}: values are {describe_probabilities(metadata)}")
+            check_table_for_model(table, info, genome)
+        message(f"{PROG}: values are {describe_probabilities(info)}")
         if args.peaks_out:
             for name, (value, how) in zip(classes, thresholds):
                 message(f"{name} peaks: threshold {value:.4g}, {how}")
@@ -165,7 +165,7 @@ def run(args, argv):
         with atomic_paths(track_paths) as temporary:
             writers = TrackWriters(temporary, genome.lengths, args.bedgraph)
             try:
-                for track in predict_tracks(model, metadata, genome, chroms, settings, regions):
+                for track in predict_tracks(model, info, genome, chroms, settings, regions):
                     writers.add(track)
                     if args.peaks_out:
                         for i in range(len(classes)):
@@ -175,7 +175,7 @@ def run(args, argv):
                 writers.close()
         if args.peaks_out:
             headers = [[f"##tool={PROG}", f"##command={command_line(PROG, argv)}", f"##class={name}",
-                        f"##values={describe_probabilities(metadata)}", f"##threshold={value:.6g}",
+                        f"##values={describe_probabilities(info)}", f"##threshold={value:.6g}",
                         f"##threshold_rule={how}",
                         f"##regions=summit bins at or above the threshold with no higher bin within "
                         f"{2 * half_width + 1} bins ({stride} bp each), widened by up to {half_width} bin(s) on each "
@@ -183,7 +183,7 @@ def run(args, argv):
                        for name, (value, how) in zip(classes, thresholds)]
             write_peak_files(args.peaks_out, stems, peak_rows, headers)
         if args.saliency:
-            write_saliency(model, metadata, genome, regions, args.outdir, stems, args.saliency_method,
+            write_saliency(model, info, genome, regions, args.outdir, stems, args.saliency_method,
                            args.batch_size)
         if table is not None:
             results = evaluate(model, genome, table, args.batch_size, args.max_eval_windows, threads=args.threads,
@@ -191,7 +191,7 @@ def run(args, argv):
             with atomic_output(os.path.join(args.outdir, "evaluation.tsv")) as stream:
                 stream.write(evaluation_table(results, command_line(PROG, argv)).encode())
             with atomic_output(os.path.join(args.outdir, "evaluation.html")) as stream:
-                stream.write(evaluation_html(results, table, metadata).encode())
+                stream.write(evaluation_html(results, table, info).encode())
             for split, scores in results["splits"].items():
                 message(f"{split}: " + beside_baselines(scores, results["baselines"].get(split, [])))
     message(f"{PROG}: wrote {len(track_paths)} track(s) to {args.outdir}")
@@ -211,11 +211,11 @@ def write_peak_files(folder, stems, peak_rows, headers):
             stream.write("".join(lines).encode())
 
 
-def write_saliency(model, metadata, genome, regions, folder, stems, method, batch_size):
+def write_saliency(model, info, genome, regions, folder, stems, method, batch_size):
     from ..interpret import region_saliency, region_windows
     from ..tracks import BigWigWriter
 
-    window, n_classes = int(metadata["window"]), len(stems)
+    window, n_classes = info.window, len(stems)
     paths = [os.path.join(folder, f"{stem}.saliency.bw") for stem in stems]
     chroms = [c for c in genome.names if c in regions]
     total_windows = sum(len(region_windows(int(start), int(end), window, genome.lengths[chrom]))

@@ -8,7 +8,9 @@ from ..errors import InputError
 from ..fileio import atomic_output, check_outputs, open_text
 from ..genome import Genome
 from ..progress import message
-from .common import command_line, finite_float, import_keras, make_parser, non_negative_int, positive_int, run_tool
+from ..settings import VariantSettings
+from .common import (add_genome_argument, add_model_argument, add_rc_average_argument, command_line, defaults_from,
+                     finite_float, import_keras, make_parser, non_negative_int, positive_int, run_tool, settings_from)
 
 PROG = "deepgmap-score-variants"
 
@@ -55,20 +57,18 @@ example:
 
 def build_parser():
     parser = make_parser(PROG, DESCRIPTION, EPILOG)
-    parser.add_argument("--model", required=True, help="model file from deepgmap-train-model")
-    parser.add_argument("--genome", required=True, metavar="FASTA", help="genome the VCF refers to")
+    add_model_argument(parser)
+    add_genome_argument(parser, "genome the VCF refers to")
     parser.add_argument("--vcf", required=True, help="variants (VCF, plain or gzip)")
-    parser.add_argument("-o", "--output", required=True, metavar="VCF",
-                        help="annotated VCF (.gz: bgzip; '-': stdout)")
+    parser.add_argument("-o", "--output", required=True, metavar="VCF", help="annotated VCF (.gz: bgzip; '-': stdout)")
     parser.add_argument("--tsv", metavar="FILE", help="also a table of the effects, one row per record")
-    parser.add_argument("--rc-average", action="store_true",
-                        help="average each window's prediction with its reverse complement's (always on for models "
-                             "trained on both strands: the default recipe's strand augmentation)")
-    parser.add_argument("--batch-size", type=positive_int, default=256, help="windows per batch")
-    parser.add_argument("--saliency-window", type=non_negative_int, default=0, metavar="N",
+    add_rc_average_argument(parser)
+    parser.add_argument("--batch-size", type=positive_int, help="windows per batch")
+    parser.add_argument("--saliency-window", metavar="N", type=non_negative_int,
                         help="saliency at the variant and its rank among N bases around it (0: none)")
-    parser.add_argument("--max-ref-mismatch", type=finite_float, default=0.5,
+    parser.add_argument("--max-ref-mismatch", type=finite_float,
                         help="stop when more than this fraction of the first 100 checked REF alleles mismatch")
+    defaults_from(parser, VariantSettings)
     return parser
 
 
@@ -79,27 +79,22 @@ def run(args, argv):
     import_keras(onednn=True)
     from ..calibration import describe_probabilities
     from ..models.files import load_model
-    from ..predict import check_model_for_genome
-    from ..variants import VariantSettings, VcfReader, score_vcf, summary_lines
+    from ..variants import VcfReader, score_vcf, summary_lines
 
-    model, metadata = load_model(args.model, compile=False)
-    settings = VariantSettings(args.batch_size, args.rc_average or metadata.get("rc_average", False),
-                               args.saliency_window, args.max_ref_mismatch)
+    model, info = load_model(args.model, compile=False)
+    settings = settings_from(VariantSettings, args, rc_average=args.rc_average or info.rc_average)
     settings.check()
     provenance = {"version": __version__, "command": command_line(PROG, argv),
-                  "model": f"{os.path.basename(args.model)} ({metadata.get('model')}, width {metadata.get('width_scale')}, "
-                           f"window {metadata['window']}, classes {','.join(metadata['class_names'])}, "
-                           f"trained on {','.join(metadata.get('split', {}).get('train', []))}, "
-                           f"seed {metadata.get('seed')})",
-                  "genome": os.path.basename(args.genome), "probabilities": describe_probabilities(metadata)}
+                  "model": f"{os.path.basename(args.model)} ({info.model}, width {info.width_scale}, "
+                           f"window {info.window}, classes {','.join(info.class_names)}, "
+                           f"trained on {','.join(info.split.get('train', []))}, seed {info.seed})",
+                  "genome": os.path.basename(args.genome), "probabilities": describe_probabilities(info)}
     with Genome(args.genome) as genome, open_text(args.vcf, "VCF") as stream:
-        check_model_for_genome(metadata, genome, [])
         reader = VcfReader(stream, args.vcf)
         tsv_output = atomic_output(args.tsv) if args.tsv else contextlib.nullcontext()
         with atomic_output(args.output) as vcf_stream, tsv_output as tsv_stream:
-            counts = score_vcf(reader, model, metadata, genome, settings, vcf_stream, tsv_stream, provenance)
-    for line in summary_lines(counts):
-        message(line)
+            counts = score_vcf(reader, model, info, genome, settings, vcf_stream, tsv_stream, provenance)
+    message("\n".join(summary_lines(counts)))
 
 
 def main(argv=None):

@@ -7,10 +7,11 @@ from ..fileio import atomic_output, check_outputs, output_lock
 from ..genome import Genome
 from ..models import DEFAULT_MODEL, model_names
 from ..progress import message
+from ..settings import TrainSettings
 from ..recipes import RECIPES, __doc__ as RECIPES_DOC
 from ..windows import read_windows_table
-from .common import (add_seed_argument, add_threads_argument, command_line, finite_float, import_keras, make_parser,
-                     non_negative_int, positive_int, run_tool)
+from .common import (add_genome_argument, add_seed_argument, add_threads_argument, command_line, defaults_from,
+                     finite_float, import_keras, make_parser, non_negative_int, positive_int, run_tool, settings_from)
 
 PROG = "deepgmap-train-model"
 RECIPE_HELP = RECIPES_DOC.split("\n\n", 1)[1].strip()
@@ -66,32 +67,31 @@ example:
 
 def build_parser():
     parser = make_parser(PROG, DESCRIPTION, EPILOG)
-    parser.add_argument("--genome", required=True, metavar="FASTA", help="the genome the windows were made on")
+    add_genome_argument(parser, "the genome the windows were made on")
     parser.add_argument("--windows", required=True, metavar="TSV", help="deepgmap-make-training-windows output")
-    parser.add_argument("--model", choices=model_names(), default=DEFAULT_MODEL, help="architecture")
-    parser.add_argument("--width-scale", type=finite_float, default=1.0, help="multiplies every filter and unit count")
-    parser.add_argument("--recipe", choices=list(RECIPES), default="default",
+    parser.add_argument("--model", choices=model_names(), help="architecture")
+    parser.add_argument("--width-scale", type=finite_float, help="multiplies every filter and unit count")
+    parser.add_argument("--recipe", choices=list(RECIPES),
                         help="how weights start and are updated (see above): default learns fast; paper is the "
                              "DeepGMAP paper's training")
-    parser.add_argument("--epochs", type=positive_int, default=10, help="largest number of epochs")
-    parser.add_argument("--steps-per-epoch", type=non_negative_int, default=0,
+    parser.add_argument("--epochs", type=positive_int, help="largest number of epochs")
+    parser.add_argument("--steps-per-epoch", type=non_negative_int,
                         help="batches per epoch, i.e. between two scorings on the valid split "
                              "(0: one pass over the train windows)")
-    parser.add_argument("--max-minutes", type=finite_float, default=0,
+    parser.add_argument("--max-minutes", type=finite_float,
                         help="stop training when this many minutes are spent (checked between batches; the epoch "
                              "is then scored and the best model so far kept); 0: no limit")
-    parser.add_argument("--batch-size", type=non_negative_int, default=0,
+    parser.add_argument("--batch-size", type=non_negative_int,
                         help="windows per batch (0: the recipe's: " +
                              ", ".join(f"{r.name} {r.batch_size}" for r in RECIPES.values()) + ")")
-    parser.add_argument("--learning-rate", type=finite_float, default=0,
+    parser.add_argument("--learning-rate", type=finite_float,
                         help="peak learning rate (0: the recipe's: " +
                              ", ".join(f"{r.name} {r.learning_rate:g}" for r in RECIPES.values()) + ")")
-    parser.add_argument("--patience", type=non_negative_int, default=3,
+    parser.add_argument("--patience", type=non_negative_int,
                         help="epochs without improvement before stopping (0: never)")
-    parser.add_argument("--max-valid-windows", type=non_negative_int, default=0,
+    parser.add_argument("--max-valid-windows", type=non_negative_int,
                         help="score at most this many valid windows per epoch (a seeded subset; 0: all)")
-    parser.add_argument("--max-test-windows", type=non_negative_int, default=0,
-                        help="the same for the final test scores")
+    parser.add_argument("--max-test-windows", type=non_negative_int, help="the same for the final test scores")
     parser.add_argument("--motif-db", metavar="MEME",
                         help="known motifs (MEME format, e.g. the JASPAR 2024 clusters) for the motif baseline "
                              "(see above); GC content and chance are always shown")
@@ -107,35 +107,31 @@ def build_parser():
     parser.add_argument("-o", "--output", required=True, metavar="MODEL", help="the trained model (.keras)")
     parser.add_argument("--metrics", metavar="TSV", help="metrics per epoch and class, and of the best model")
     parser.add_argument("--report", metavar="HTML", help="self-contained HTML report with learning curves")
+    defaults_from(parser, TrainSettings)
     return parser
 
 
 def run(args, argv):
     check_outputs(args.output, args.metrics, args.report)
     import_keras(onednn=False)
-    from ..training import TrainSettings, metrics_table, report_html, train_model
+    from ..training import metrics_table, report_html, train_model
 
-    settings = TrainSettings(model=args.model, width_scale=args.width_scale, epochs=args.epochs,
-                             steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size,
-                             learning_rate=args.learning_rate, seed=args.seed, patience=args.patience,
-                             max_valid_windows=args.max_valid_windows, max_test_windows=args.max_test_windows,
-                             loader_threads=args.threads, distribute=args.distribute or "", recipe=args.recipe,
-                             max_minutes=args.max_minutes)
+    settings = settings_from(TrainSettings, args, loader_threads=args.threads, distribute=args.distribute or "")
     settings.check()
     table = read_windows_table(args.windows)
     with output_lock(args.output, PROG), Genome(args.genome) as genome:
-        _, metadata = train_model(genome, table, settings, args.output, command_line(PROG, argv), args.resume,
-                                  args.peak_precision, args.motif_db)
+        _, info = train_model(genome, table, settings, args.output, command_line(PROG, argv), args.resume,
+                              args.peak_precision, args.motif_db)
     if args.metrics:
         with atomic_output(args.metrics) as stream:
-            stream.write(metrics_table(metadata).encode())
+            stream.write(metrics_table(info).encode())
     if args.report:
         with atomic_output(args.report) as stream:
-            stream.write(report_html(metadata).encode())
-    for split, scores in metadata["final_metrics"].items():
-        message(f"best model (epoch {metadata['state']['best_epoch']}) on {split}: "
-                + beside_baselines(scores, metadata["baselines"].get(split, [])))
-    for line in calibration_lines(metadata):
+            stream.write(report_html(info).encode())
+    for split, scores in info.final_metrics.items():
+        message(f"best model (epoch {info.state['best_epoch']}) on {split}: "
+                + beside_baselines(scores, info.baselines.get(split, [])))
+    for line in calibration_lines(info):
         message(line)
 
 
