@@ -39,18 +39,56 @@ def check_table_for_model(table, info, genome):
                          f"({', '.join(info.class_names)})")
 
 
+def evaluation_rows(table, max_windows=0, seed=0):
+    """Split -> the rows evaluate scores (at most `max_windows` per split, a seeded subset)."""
+    return {split: rows for split in SPLITS if len(rows := split_rows(table, split, max_windows, seed))}
+
+
+class TrackedRows:
+    """Predictions of a table's rows gathered from genome-wide prediction as it goes
+    (predict.predict_tracks' on_windows): a window the tracks score at a row's labelled start is
+    the row's window when the table's windows are the model's, so it is not predicted again."""
+
+    def __init__(self, table, rows):
+        self.rows = np.sort(np.concatenate(list(rows.values())))
+        labelled_starts = table.starts[self.rows] + table.flank
+        self.by_chrom = {str(chrom): np.flatnonzero(table.chroms[self.rows] == chrom)
+                         for chrom in np.unique(table.chroms[self.rows])}
+        self.labelled_starts = labelled_starts
+        self.predictions = np.zeros((len(self.rows), len(table.class_names)), dtype=np.float32)
+        self.found = np.zeros(len(self.rows), dtype=bool)
+
+    def __call__(self, chrom, starts, predictions):
+        here = self.by_chrom.get(chrom)
+        if here is None or not len(starts):
+            return
+        index = np.minimum(np.searchsorted(starts, self.labelled_starts[here]), len(starts) - 1)
+        hit = starts[index] == self.labelled_starts[here]
+        self.predictions[here[hit]] = predictions[index[hit]]
+        self.found[here[hit]] = True
+
+    def known(self, rows):
+        """(mask over `rows` of those already predicted, their predictions)."""
+        at = np.searchsorted(self.rows, rows)
+        mask = self.found[at]
+        return mask, self.predictions[at[mask]]
+
+
 def evaluate(model, genome, table, batch_size=256, max_windows=0, seed=0, threads=1, known_motifs=None,
-             rc_average=False):
+             rc_average=False, tracked=None):
     """Scores per split and class, the overfitting test (the train chromosome with the most
     windows against the test split, or valid without test), and the baselines that need no
     training on the same held-out windows (GC, chance and, with `known_motifs` as read by
-    motifs.read_motif_db, the best known motif chosen on the train split: deepgmap_core.baselines)."""
+    motifs.read_motif_db, the best known motif chosen on the train split: deepgmap_core.baselines).
+    `tracked` (a TrackedRows over evaluation_rows): rows whose predictions it holds are not predicted again."""
     results = {"splits": {}, "overfitting": None, "predictions": {}}
-    for split in SPLITS:
-        rows = split_rows(table, split, max_windows, seed)
-        if len(rows) == 0:
-            continue
-        predictions = predict_rows(model, genome, table, rows, batch_size, threads, rc_average=rc_average)
+    reused = 0
+    for split, rows in evaluation_rows(table, max_windows, seed).items():
+        mask, predictions = tracked.known(rows) if tracked is not None else (np.zeros(len(rows), bool), None)
+        if not mask.all():
+            missing = predict_rows(model, genome, table, rows[~mask], batch_size, threads, rc_average=rc_average)
+            predictions = missing if predictions is None else _merged(mask, predictions, missing)
+        reused += int(mask.sum())
         labels = table.labels[rows]
         results["predictions"][split] = (rows, predictions)
         results["splits"][split] = score_predictions(labels, predictions, table.class_names,
@@ -78,11 +116,20 @@ def evaluate(model, genome, table, batch_size=256, max_windows=0, seed=0, thread
             warn(f"overfitting: on training chromosome {chrom} the mean AUROC is {gaps['auroc_gap']:.3f} and the mean "
                  f"AUPRC over chance {gaps['auprc_over_chance_gap']:.3f} above the {held_out} chromosomes' (the model "
                  f"may have memorised overlapping training windows)")
+    if tracked is not None:
+        message(f"evaluation: {reused:,} of {sum(len(r) for r, _ in results['predictions'].values()):,} windows "
+                f"scored by the tracks' predictions, the rest predicted")
     baseline_rows = {split: results["predictions"][split][0] for split in ("valid", "test")
                      if split in results["predictions"]}
     results["baselines"] = baseline_scores(genome, table, baseline_rows, split_rows(table, "train", 0, seed),
                                            known_motifs, seed)
     return results
+
+
+def _merged(mask, known, missing):
+    predictions = np.empty((len(mask), known.shape[1]), dtype=np.float32)
+    predictions[mask], predictions[~mask] = known, missing
+    return predictions
 
 
 def weighted_prevalence(table, rows):

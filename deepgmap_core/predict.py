@@ -19,8 +19,11 @@ from .errors import InputError
 from .genome import one_hot_windows, reverse_complement_one_hot
 from .progress import ProgressBar, message
 from .shared_trunk import head_predictions, trunk_features, trunk_plan
-from .tracks import ChromosomeTrack, bin_means
+from .tracks import BinMeans, ChromosomeTrack
 from .windows import count_n_bases, window_starts, windows_touching
+
+# Window predictions (windows x classes) held at a time: 64 MB of float32, whatever the classes.
+CHUNK_VALUES = 1 << 24
 
 
 def check_chroms_in_genome(genome, chroms):
@@ -110,11 +113,25 @@ def scored_windows(genome, chrom, window, settings, regions=None):
     return starts[keep]
 
 
-def predict_tracks(model, info, genome, chroms, settings, regions=None):
-    """ChromosomeTrack per chromosome, chromosome by chromosome (memory flat in genome size);
+def window_chunks(starts, stride, size):
+    """(first, end) of consecutive chunks of the ascending window `starts`, each of at most `size`
+    windows and at most `size` bins from its first window's to its last window's."""
+    grid = starts // stride
+    first = 0
+    while first < len(starts):
+        end = min(first + size, int(np.searchsorted(grid, grid[first] + size)))
+        yield first, end
+        first = end
+
+
+def predict_tracks(model, info, genome, chroms, settings, regions=None, on_windows=None):
+    """ChromosomeTrack pieces, chromosome by chromosome and in order along each, a chunk of
+    windows at a time (memory flat in genome size and bounded in classes x chromosome length);
     `regions`: dict chrom -> merged (starts, ends) to restrict the windows to. Windows, their N
     filter, `regions` and bins follow the labelled windows; a flanked model reads each with its
-    flanks, and labelled windows whose flanks leave the chromosome are not scored."""
+    flanks, and labelled windows whose flanks leave the chromosome are not scored.
+    `on_windows(chrom, labelled starts, predictions)` sees each chunk's window predictions (the
+    model's outputs, before the class-balance correction) before they are binned."""
     settings.check()
     window, labelled, flank = info.window, info.labelled_window, info.flank
     plan, reason = None, "--trunk per-window was given"
@@ -127,11 +144,17 @@ def predict_tracks(model, info, genome, chroms, settings, regions=None):
     short = [c for c in chroms if genome.lengths[c] < window]
     if short:
         raise InputError(f"chromosome(s) {', '.join(short[:5])} shorter than the model's {window} bp window")
+    chunk = max(settings.batch_size, CHUNK_VALUES // len(info.class_names))
     with ProgressBar(sum(genome.lengths[c] // settings.stride for c in chroms), "predicting", "windows") as bar:
         for chrom in chroms:
             starts = scored_windows(genome, chrom, labelled, settings, regions[chrom] if regions else None)
             starts = starts[(starts >= flank) & (starts + labelled + flank <= genome.lengths[chrom])]
-            predictions = predict_starts(model, genome, chrom, starts - flank, window, settings, bar, plan)
-            predictions = genome_probabilities(predictions, info)
-            yield ChromosomeTrack(chrom, *bin_means(starts, predictions, genome.lengths[chrom], labelled,
-                                                    settings.stride))
+            binner = BinMeans(genome.lengths[chrom], labelled, settings.stride)
+            for first, end in window_chunks(starts, settings.stride, chunk):
+                predictions = predict_starts(model, genome, chrom, starts[first:end] - flank, window, settings, bar,
+                                             plan)
+                if on_windows is not None:
+                    on_windows(chrom, starts[first:end], predictions)
+                done_before = starts[end] // settings.stride if end < len(starts) else None
+                yield ChromosomeTrack(chrom, *binner.add(starts[first:end], genome_probabilities(predictions, info),
+                                                         done_before))

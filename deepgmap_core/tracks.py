@@ -151,30 +151,54 @@ def merge_bigwigs(paths, output):
     return MergeSummary(len(sizes), with_data, total)
 
 
-def bin_means(starts, predictions, chrom_length, window, stride, class_block=16):
-    """(bin starts, bin ends, values (bins, classes)) of the stride-sized bins that scored windows
-    overlap: each value is the mean over the windows overlapping the bin. Vectorised with
-    cumulative sums over the window grid, `class_block` classes at a time (the float64 sums of
-    every class of a long chromosome at once would outweigh the predictions many times)."""
-    n_bins = -(-chrom_length // stride)
-    index = starts // stride
-    counts = np.zeros(n_bins + 1, dtype=np.int64)
-    counts[index + 1] = 1
-    counts = np.cumsum(counts)
-    bins = np.arange(n_bins)
-    # Window k (start k*stride) overlaps bin j when j - span < k <= j.
-    span = -(-window // stride)
-    lo = np.maximum(bins - span + 1, 0)
-    covering = counts[bins + 1] - counts[lo]
-    keep = covering > 0
-    values = np.empty((int(keep.sum()), predictions.shape[1]), dtype=np.float32)
-    for first in range(0, predictions.shape[1], class_block):
-        sums = np.zeros((n_bins + 1, min(class_block, predictions.shape[1] - first)), dtype=np.float64)
-        sums[index + 1] = predictions[:, first:first + class_block]
-        np.cumsum(sums, axis=0, out=sums)
-        values[:, first:first + class_block] = (sums[bins + 1] - sums[lo])[keep] / covering[keep, None]
-    bin_starts = bins[keep] * stride
-    return bin_starts, np.minimum(bin_starts + stride, chrom_length), values
+class BinMeans:
+    """Per-bin means of window predictions, a chromosome's windows given in chunks in start
+    order: each stride-sized bin gets the mean over the scored windows that overlap it, and is
+    given out as soon as no later window can overlap it, so only about a chunk's bins are held
+    (the bins of a long chromosome for hundreds of classes at once would take gigabytes)."""
+
+    def __init__(self, chrom_length, window, stride):
+        self.chrom_length, self.stride = chrom_length, stride
+        self.span = -(-window // stride)  # window k (start k * stride) overlaps bins k .. k + span - 1
+        self.first = 0                    # bin index of the first held row
+        self.sums, self.counts = None, np.zeros(0, dtype=np.int64)
+
+    def add(self, starts, predictions, done_before=None):
+        """Add windows (`starts` ascending, after those added before; predictions (windows,
+        classes)) and give out (bin starts, bin ends, values (bins, classes)) of the bins before
+        bin `done_before`, where the next chunk's first window starts (all bins when None)."""
+        k = starts // self.stride
+        if self.sums is None:
+            self.sums = np.zeros((0, predictions.shape[1]))
+        if len(k):
+            if not len(self.counts):
+                self.first = int(k[0])
+            grow = int(k[-1]) + self.span - self.first - len(self.counts)
+            if grow > 0:
+                self.sums = np.concatenate([self.sums, np.zeros((grow, self.sums.shape[1]))])
+                self.counts = np.concatenate([self.counts, np.zeros(grow, dtype=np.int64)])
+            # Difference arrays over the held bins: +value at a window's first bin, -value past its last.
+            rows = k - self.first
+            change = np.zeros((len(self.counts) + 1, self.sums.shape[1]))
+            change[rows] = predictions
+            change[rows + self.span] -= predictions
+            self.sums += np.cumsum(change, axis=0)[:-1]
+            steps = np.zeros(len(self.counts) + 1, dtype=np.int64)
+            steps[rows] += 1
+            steps[rows + self.span] -= 1
+            self.counts += np.cumsum(steps)[:-1]
+        cut = len(self.counts) if done_before is None else int(np.clip(done_before - self.first, 0, len(self.counts)))
+        keep = np.flatnonzero(self.counts[:cut] > 0)
+        values = (self.sums[keep] / self.counts[keep, None]).astype(np.float32)
+        bin_starts = (self.first + keep) * self.stride
+        self.sums, self.counts, self.first = self.sums[cut:], self.counts[cut:], self.first + cut
+        return bin_starts, np.minimum(bin_starts + self.stride, self.chrom_length), values
+
+
+def bin_means(starts, predictions, chrom_length, window, stride):
+    """(bin starts, bin ends, values (bins, classes)) of the bins that the windows `starts` of one
+    chromosome overlap (BinMeans, all windows at once)."""
+    return BinMeans(chrom_length, window, stride).add(starts, predictions)
 
 
 @dataclass
@@ -183,6 +207,12 @@ class ChromosomeTrack:
     starts: np.ndarray
     ends: np.ndarray
     values: np.ndarray  # (bins, classes)
+
+    @classmethod
+    def joined(cls, pieces):
+        """One track of a chromosome's consecutive pieces."""
+        return cls(pieces[0].chrom, *(np.concatenate([getattr(p, name) for p in pieces])
+                                      for name in ("starts", "ends", "values")))
 
 
 class TrackWriters:

@@ -24,7 +24,7 @@ from deepgmap_core.genome import Genome, one_hot_windows, reverse_complement_one
 from deepgmap_core.interpret import class_logits  # noqa: E402
 from deepgmap_core.models.files import load_model  # noqa: E402
 from deepgmap_core.predict import predict_batch  # noqa: E402
-from deepgmap_core.tracks import bin_means  # noqa: E402
+from deepgmap_core.tracks import BinMeans, bin_means  # noqa: E402
 from deepgmap_core.settings import TrainSettings  # noqa: E402
 from deepgmap_core.training import train_model  # noqa: E402
 from deepgmap_core.windows import read_windows_table  # noqa: E402
@@ -112,10 +112,15 @@ def test_a_flanked_models_bins_are_its_labelled_windows(test_data, tmp_path):
     assert picked[:, 2] == pytest.approx(expected, abs=1e-5)
 
 
-def test_evaluation_equals_scikit_learn_on_the_same_coordinates(model_path, test_data, tmp_path):
+def test_evaluation_equals_scikit_learn_on_the_same_coordinates(model_path, test_data, tmp_path, capsys):
+    """The valid rows (chr22, whose tracks are made) are scored by the tracks' own window
+    predictions, the train rows (chr20) predicted apart: both equal per-window predictions."""
     windows = str(test_data / "windows.tsv")
     assert main(["--model", model_path, "--genome", str(test_data / "genome.fa.gz"), "--chroms", "chr22",
                  "--outdir", str(tmp_path), "--evaluate", windows]) == 0
+    table = read_windows_table(windows)
+    valid_rows = int((table.splits == "valid").sum())
+    assert f"evaluation: {valid_rows:,} of {len(table.starts):,} windows scored by the tracks'" in capsys.readouterr().err
     rows = [line.rstrip("\n").split("\t") for line in open(tmp_path / "evaluation.tsv") if not line.startswith("#")]
     reported = {(r[0], r[1], r[2]): (float(r[3]), float(r[4])) for r in rows if r[7] == "model"}
     assert {r[7] for r in rows} == {"model", "gc", "chance"}  # the baselines (tests/test_baselines.py)
@@ -190,6 +195,26 @@ def peak_file(path):
     lines = open(path).read().splitlines()
     header = dict(line[2:].split("=", 1) for line in lines if line.startswith("##"))
     return header, [line.split("\t") for line in lines if not line.startswith("#")]
+
+
+def test_chunks_of_windows_give_the_same_tracks_and_peaks(model_path, test_data, tmp_path, monkeypatch):
+    """A chromosome predicted a few windows at a time (memory bounded for many classes) gives the
+    bigWigs and predicted regions of the whole chromosome at once."""
+    import deepgmap_core.predict
+
+    outputs = {}
+    for name, chunk_values in (("whole", deepgmap_core.predict.CHUNK_VALUES), ("chunks", 2 * 64)):
+        monkeypatch.setattr(deepgmap_core.predict, "CHUNK_VALUES", chunk_values)
+        assert main(["--model", model_path, "--genome", str(test_data / "genome.fa.gz"), "--chroms", "chr20", "chr22",
+                     "--batch-size", "64", "--outdir", str(tmp_path / name), "--peaks-out", str(tmp_path / name),
+                     "--threshold", "0.3"]) == 0
+        outputs[name] = {chrom: intervals(str(tmp_path / name / "CTCF.bw"), chrom)[1] for chrom in ("chr20", "chr22")}
+        outputs[name]["peaks"] = peak_file(tmp_path / name / "CTCF.narrowPeak")[1]
+    for chrom in ("chr20", "chr22"):
+        assert len(outputs["whole"][chrom]) > 3000
+        np.testing.assert_allclose(outputs["chunks"][chrom], outputs["whole"][chrom], atol=1e-6)
+    assert len(outputs["whole"]["peaks"]) > 10
+    assert [row[:3] for row in outputs["chunks"]["peaks"]] == [row[:3] for row in outputs["whole"]["peaks"]]
 
 
 def test_peaks_out_and_bedgraph(model_path, test_data, tmp_path):
@@ -358,10 +383,12 @@ def test_shared_trunk_equals_per_window_prediction(name, test_data, tmp_path, ca
             np.testing.assert_allclose(shared, alone, atol=1e-5)
 
 
-def test_bin_means_by_blocks_of_classes_equal_the_means_of_the_overlapping_windows():
-    """Each bin's value is the mean of the scored windows over it, whatever the class block size."""
+@pytest.mark.parametrize("window", [300, 250, 60])
+def test_bin_means_in_chunks_equal_the_means_of_the_overlapping_windows(window):
+    """Each bin's value is the mean of the scored windows over it, whether the windows come at
+    once or in chunks of any size (with gaps between them)."""
     rng = np.random.default_rng(5)
-    stride, window, length = 100, 300, 5_050
+    stride, length = 100, 5_050
     starts = np.sort(rng.choice(np.arange(0, length - window + 1, stride), 30, replace=False))
     predictions = rng.random((len(starts), 40)).astype(np.float32)
     expected_starts, expected = [], []
@@ -370,7 +397,14 @@ def test_bin_means_by_blocks_of_classes_equal_the_means_of_the_overlapping_windo
         if over.any():
             expected_starts.append(bin_start)
             expected.append(predictions[over].mean(axis=0))
-    for block in (3, 16, 40):
-        bin_starts, bin_ends, values = bin_means(starts, predictions, length, window, stride, class_block=block)
-        assert bin_starts.tolist() == expected_starts and bin_ends[-1] <= length
-        np.testing.assert_allclose(values, np.array(expected), rtol=1e-5)
+    bin_starts, bin_ends, values = bin_means(starts, predictions, length, window, stride)
+    assert bin_starts.tolist() == expected_starts and bin_ends[-1] <= length
+    np.testing.assert_allclose(values, np.array(expected), rtol=1e-5)
+    for chunk in (1, 4, 7, 29):
+        binner, pieces = BinMeans(length, window, stride), []
+        for first in range(0, len(starts), chunk):
+            done_before = starts[first + chunk] // stride if first + chunk < len(starts) else None
+            pieces.append(binner.add(starts[first:first + chunk], predictions[first:first + chunk], done_before))
+        assert np.concatenate([p[0] for p in pieces]).tolist() == expected_starts
+        np.testing.assert_allclose(np.concatenate([p[2] for p in pieces]), np.array(expected), rtol=1e-5)
+        assert sum(len(p[1]) for p in pieces) == len(expected_starts)

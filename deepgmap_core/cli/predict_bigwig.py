@@ -1,12 +1,14 @@
 """deepgmap-predict-bigwig: a trained model + a genome -> one prediction track per class."""
 
+import itertools
 import os
 
 import numpy as np
 
 from ..baselines import SELECTION_WINDOWS, beside_baselines
 from ..errors import InputError
-from ..fileio import atomic_output, atomic_paths, check_output_folders, class_file_stems, folder_lock
+from ..fileio import (atomic_output, atomic_paths, check_output_folders, class_file_stems, folder_lock,
+                      provenance_lines)
 from ..genome import Genome
 from ..peaks import merge_intervals, read_peaks
 from ..progress import ProgressBar, message
@@ -125,11 +127,12 @@ def run(args, argv):
     check_output_folders(args.outdir, args.peaks_out)
     import_keras(onednn=True)
     from ..calibration import describe_probabilities, peak_thresholds
-    from ..evaluation import check_table_for_model, evaluate, evaluation_html, evaluation_table
+    from ..evaluation import (TrackedRows, check_table_for_model, evaluate, evaluation_html, evaluation_rows,
+                              evaluation_table)
     from ..models.files import load_model
     from ..motifs import read_motif_db
     from ..predict import check_chroms_in_genome, predict_tracks
-    from ..tracks import TrackWriters, peak_half_width, threshold_regions
+    from ..tracks import ChromosomeTrack, TrackWriters, peak_half_width, threshold_regions
 
     if args.saliency and not args.regions:
         raise InputError("--saliency needs --regions (saliency is per base: give the regions to explain)")
@@ -153,8 +156,11 @@ def run(args, argv):
         regions = regions_on(genome, args.regions) if args.regions else None
         if regions is not None:
             chroms = [c for c in chroms if c in regions]
+        tracked = None
         if table is not None:
             check_table_for_model(table, info, genome)
+            if (table.input_length, table.flank) == (info.window, info.flank):  # the tracks' windows are the rows'
+                tracked = TrackedRows(table, evaluation_rows(table, args.max_eval_windows))
         message(f"{PROG}: values are {describe_probabilities(info)}")
         if args.peaks_out:
             for name, (value, how) in zip(classes, thresholds):
@@ -165,29 +171,34 @@ def run(args, argv):
         with atomic_paths(track_paths) as temporary:
             writers = TrackWriters(temporary, genome.lengths, args.bedgraph)
             try:
-                for track in predict_tracks(model, info, genome, chroms, settings, regions):
-                    writers.add(track)
-                    if args.peaks_out:
+                pieces = predict_tracks(model, info, genome, chroms, settings, regions, tracked)
+                for _, chromosome in itertools.groupby(pieces, key=lambda piece: piece.chrom):
+                    kept = []  # peaks need the whole chromosome's track; the bigWigs take it piece by piece
+                    for piece in chromosome:
+                        writers.add(piece)
+                        if args.peaks_out:
+                            kept.append(piece)
+                    if kept:
+                        track = ChromosomeTrack.joined(kept)
                         for i in range(len(classes)):
                             peak_rows[i].append((track.chrom, *threshold_regions(track, i, thresholds[i][0],
                                                                                  settings.stride, half_width)))
             finally:
                 writers.close()
         if args.peaks_out:
-            headers = [[f"##tool={PROG}", f"##command={command_line(PROG, argv)}", f"##class={name}",
-                        f"##values={describe_probabilities(info)}", f"##threshold={value:.6g}",
-                        f"##threshold_rule={how}",
-                        f"##regions=summit bins at or above the threshold with no higher bin within "
-                        f"{2 * half_width + 1} bins ({stride} bp each), widened by up to {half_width} bin(s) on each "
-                        f"side that stay at or above it"]
-                       for name, (value, how) in zip(classes, thresholds)]
+            regions_rule = (f"summit bins at or above the threshold with no higher bin within {2 * half_width + 1} "
+                            f"bins ({stride} bp each), widened by up to {half_width} bin(s) on each side that stay at "
+                            f"or above it")
+            headers = [provenance_lines("predict-bigwig", command_line(PROG, argv), **{
+                "class": name, "values": describe_probabilities(info), "threshold": f"{value:.6g}",
+                "threshold_rule": how, "regions": regions_rule}) for name, (value, how) in zip(classes, thresholds)]
             write_peak_files(args.peaks_out, stems, peak_rows, headers)
         if args.saliency:
             write_saliency(model, info, genome, regions, args.outdir, stems, args.saliency_method,
                            args.batch_size)
         if table is not None:
             results = evaluate(model, genome, table, args.batch_size, args.max_eval_windows, threads=args.threads,
-                               known_motifs=known_motifs, rc_average=settings.rc_average)
+                               known_motifs=known_motifs, rc_average=settings.rc_average, tracked=tracked)
             with atomic_output(os.path.join(args.outdir, "evaluation.tsv")) as stream:
                 stream.write(evaluation_table(results, command_line(PROG, argv)).encode())
             with atomic_output(os.path.join(args.outdir, "evaluation.html")) as stream:
