@@ -160,38 +160,43 @@ class BinMeans:
     def __init__(self, chrom_length, window, stride):
         self.chrom_length, self.stride = chrom_length, stride
         self.span = -(-window // stride)  # window k (start k * stride) overlaps bins k .. k + span - 1
-        self.first = 0                    # bin index of the first held row
-        self.sums, self.counts = None, np.zeros(0, dtype=np.int64)
+        self.next_bin = 0                 # the first bin not given out yet
+        # Held window positions (grid index first, first + 1, ...): predictions, 0 where no window.
+        self.first, self.grid, self.present = 0, None, np.zeros(0, dtype=bool)
 
     def add(self, starts, predictions, done_before=None):
         """Add windows (`starts` ascending, after those added before; predictions (windows,
         classes)) and give out (bin starts, bin ends, values (bins, classes)) of the bins before
         bin `done_before`, where the next chunk's first window starts (all bins when None)."""
         k = starts // self.stride
-        if self.sums is None:
-            self.sums = np.zeros((0, predictions.shape[1]))
+        if self.grid is None:
+            self.grid = np.zeros((0, predictions.shape[1]), dtype=np.float32)
         if len(k):
-            if not len(self.counts):
+            if not len(self.present):
                 self.first = int(k[0])
-            grow = int(k[-1]) + self.span - self.first - len(self.counts)
-            if grow > 0:
-                self.sums = np.concatenate([self.sums, np.zeros((grow, self.sums.shape[1]))])
-                self.counts = np.concatenate([self.counts, np.zeros(grow, dtype=np.int64)])
-            # Difference arrays over the held bins: +value at a window's first bin, -value past its last.
-            rows = k - self.first
-            change = np.zeros((len(self.counts) + 1, self.sums.shape[1]))
-            change[rows] = predictions
-            change[rows + self.span] -= predictions
-            self.sums += np.cumsum(change, axis=0)[:-1]
-            steps = np.zeros(len(self.counts) + 1, dtype=np.int64)
-            steps[rows] += 1
-            steps[rows + self.span] -= 1
-            self.counts += np.cumsum(steps)[:-1]
-        cut = len(self.counts) if done_before is None else int(np.clip(done_before - self.first, 0, len(self.counts)))
-        keep = np.flatnonzero(self.counts[:cut] > 0)
-        values = (self.sums[keep] / self.counts[keep, None]).astype(np.float32)
-        bin_starts = (self.first + keep) * self.stride
-        self.sums, self.counts, self.first = self.sums[cut:], self.counts[cut:], self.first + cut
+            grow = int(k[-1]) + 1 - self.first - len(self.present)
+            self.grid = np.concatenate([self.grid, np.zeros((max(grow, 0), self.grid.shape[1]), np.float32)])
+            self.present = np.concatenate([self.present, np.zeros(max(grow, 0), dtype=bool)])
+            self.grid[k - self.first], self.present[k - self.first] = predictions, True
+        last_covered = self.first + len(self.present) + self.span - 1  # past the last bin a held window overlaps
+        stop = last_covered if done_before is None else min(int(done_before), last_covered)
+        begin = max(self.next_bin, self.first)
+        # Bin j is overlapped by windows j - span + 1 .. j: the sum of `span` shifted rows of the grid.
+        lo, n = begin - self.first, max(stop - begin, 0)
+        padded = np.concatenate([np.zeros((self.span - 1, self.grid.shape[1]), np.float32), self.grid,
+                                 np.zeros((self.span, self.grid.shape[1]), np.float32)])
+        counted = np.concatenate([np.zeros(self.span - 1, bool), self.present, np.zeros(self.span, bool)])
+        sums = np.zeros((n, self.grid.shape[1]), dtype=np.float32)
+        counts = np.zeros(n, dtype=np.int64)
+        for shift in range(self.span):  # padded row r + span - 1 is grid row r
+            sums += padded[lo + self.span - 1 - shift:lo + self.span - 1 - shift + n]
+            counts += counted[lo + self.span - 1 - shift:lo + self.span - 1 - shift + n]
+        keep = np.flatnonzero(counts > 0)
+        values = sums[keep] / counts[keep, None].astype(np.float32)
+        bin_starts = (begin + keep) * self.stride
+        self.next_bin = max(stop, begin) if done_before is None else max(int(done_before), begin)
+        drop = int(np.clip(self.next_bin - self.span + 1 - self.first, 0, len(self.present)))
+        self.grid, self.present, self.first = self.grid[drop:], self.present[drop:], self.first + drop
         return bin_starts, np.minimum(bin_starts + self.stride, self.chrom_length), values
 
 
