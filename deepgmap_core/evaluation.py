@@ -50,11 +50,10 @@ class TrackedRows:
     the row's window when the table's windows are the model's, so it is not predicted again."""
 
     def __init__(self, table, rows):
-        self.rows = np.sort(np.concatenate(list(rows.values())))
-        labelled_starts = table.starts[self.rows] + table.flank
-        self.by_chrom = {str(chrom): np.flatnonzero(table.chroms[self.rows] == chrom)
-                         for chrom in np.unique(table.chroms[self.rows])}
-        self.labelled_starts = labelled_starts
+        self.rows = np.sort(np.concatenate([*rows.values(), np.zeros(0, dtype=np.int64)]))
+        self.labelled_starts = table.starts[self.rows] + table.flank
+        chroms = table.chroms[self.rows]
+        self.by_chrom = {str(chrom): np.flatnonzero(chroms == chrom) for chrom in np.unique(chroms)}
         self.predictions = np.zeros((len(self.rows), len(table.class_names)), dtype=np.float32)
         self.found = np.zeros(len(self.rows), dtype=bool)
 

@@ -380,6 +380,7 @@ def test_not_a_model_file(tmp_path):
     ({"window": None}, "model file without window"),
     ({"class_names": "CTCF"}, "malformed deepgmap.json"),
     ({"split": {"held": ["chr22"]}}, "malformed deepgmap.json"),
+    ({"windows_table": {"flank": "wide"}}, "malformed deepgmap.json"),
     ({"one_hot_order": "ACGT"}, "trained with one-hot order 'ACGT'"),
 ])
 def test_a_foreign_or_damaged_model_description_is_refused(test_data, tmp_path, change, error):

@@ -63,6 +63,17 @@ class ModelInfo:
         """bp between the starts of the training windows."""
         return int(self.windows_table.get("stride", WindowSettings.stride))
 
+    def _well_formed(self):
+        names = self.class_names
+        if (not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names)
+                or not isinstance(self.window, int) or self.window <= 0 or not isinstance(self.windows_table, dict)
+                or not isinstance(self.split, dict) or set(self.split) - set(SPLITS)):
+            return False
+        try:
+            return 0 <= self.flank < self.window and self.stride > 0
+        except (TypeError, ValueError):  # the table's flank or stride not a whole number
+            return False
+
     def to_json(self):
         return json.dumps({"format": FORMAT, **asdict(self)}, indent=2, default=str)
 
@@ -85,11 +96,9 @@ class ModelInfo:
         if missing:
             raise InputError(f"{path}: model file without {', '.join(missing)} in {METADATA_ENTRY}")
         info = cls(**known)
-        names = info.class_names
-        if (not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names)
-                or not isinstance(info.window, int) or info.window <= 0 or not 0 <= info.flank < info.window
-                or not isinstance(info.split, dict) or set(info.split) - set(SPLITS)):
-            raise InputError(f"{path}: model file with a malformed {METADATA_ENTRY} (class names, window or split)")
+        if not info._well_formed():
+            raise InputError(f"{path}: model file with a malformed {METADATA_ENTRY} (class names, window, flank, "
+                             f"stride or split)")
         if info.one_hot_order != ONE_HOT_ORDER:
             raise InputError(f"{path}: the model was trained with one-hot order {info.one_hot_order!r}, this suite "
                              f"uses {ONE_HOT_ORDER}")
