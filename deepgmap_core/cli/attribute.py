@@ -11,8 +11,9 @@ from ..fileio import atomic_paths, check_output_folders, check_outputs, class_fi
 from ..genome import Genome
 from ..peaks import read_peaks
 from ..progress import message
-from .common import (add_genome_argument, add_model_argument, add_seed_argument, add_threads_argument, chromosome_list,
-                     command_line, defaults_from, import_keras, make_parser, positive_int, run_tool, settings_from)
+from .common import (add_batch_size_argument, add_genome_argument, add_model_argument, add_seed_argument,
+                     add_threads_argument, chromosome_list, command_line, defaults_from, import_keras, make_parser,
+                     positive_int, run_tool, settings_from)
 
 PROG = "deepgmap-attribute"
 
@@ -62,7 +63,7 @@ def build_parser():
     parser.add_argument("--reference", choices=REFERENCES, help="integrated-gradients: see above")
     parser.add_argument("--class", dest="modisco_class", metavar="CLASS",
                         help="-o: the class modisco-lite reads as hyp_scores (default: the first)")
-    parser.add_argument("--batch-size", type=positive_int, help="windows (or mutants) per model call")
+    add_batch_size_argument(parser, "windows (or mutants) per model call")
     add_seed_argument(parser)
     add_threads_argument(parser, "CPU threads of the model's computations")
     parser.add_argument("-o", "--output", metavar="H5", help="contributions for deepgmap-discover-motifs (HDF5)")

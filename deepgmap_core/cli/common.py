@@ -129,6 +129,10 @@ def add_genome_argument(parser, text):
     parser.add_argument("--genome", required=True, metavar="FASTA", help=f"{text} (plain, gzip or bgzip FASTA)")
 
 
+def add_batch_size_argument(parser, text="windows per model call"):
+    parser.add_argument("--batch-size", type=positive_int, help=f"{text} (more: faster on a GPU, more memory)")
+
+
 def add_rc_average_argument(parser):
     parser.add_argument("--rc-average", action="store_true",
                         help="average each window's prediction with its reverse complement's (always on for models "

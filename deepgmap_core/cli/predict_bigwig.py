@@ -14,9 +14,9 @@ from ..peaks import merge_intervals, read_peaks
 from ..progress import ProgressBar, message
 from ..settings import TRUNK_MODES, PredictSettings
 from ..windows import read_windows_table
-from .common import (add_genome_argument, add_model_argument, add_rc_average_argument, add_threads_argument,
-                     command_line, defaults_from, finite_float, import_keras, make_parser, non_negative_int,
-                     positive_int, run_tool, settings_from)
+from .common import (add_batch_size_argument, add_genome_argument, add_model_argument, add_rc_average_argument,
+                     add_threads_argument, command_line, defaults_from, finite_float, import_keras, make_parser,
+                     non_negative_int, positive_int, run_tool, settings_from)
 
 PROG = "deepgmap-predict-bigwig"
 
@@ -83,7 +83,7 @@ def build_parser():
     parser.add_argument("--stride", type=positive_int, help="bp between window starts (default: the training windows')")
     parser.add_argument("--max-n-fraction", type=finite_float, help="skip windows with more N than this")
     add_rc_average_argument(parser)
-    parser.add_argument("--batch-size", type=positive_int, help="windows per batch")
+    add_batch_size_argument(parser)
     parser.add_argument("--trunk", choices=TRUNK_MODES,
                         help="shared: compute the convolutions of overlapping windows once (2.5x faster on a CPU, "
                              "same values; models that cannot are scored per window); per-window: each window "
