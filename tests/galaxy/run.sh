@@ -68,7 +68,7 @@ step "planemo lint"
 if [ -f "$TOOLS_DIR/../.shed.yml" ]; then   # the suite's Tool Shed metadata
   "${PLANEMO[@]}" shed_lint --tools --skip version_bumped,BioToolsValid --fail_level warn "$TOOLS_DIR/.."
 fi
-for wf in "${WORKFLOWS[@]}"; do "${PLANEMO[@]}" workflow_lint --fail_level error "$wf"; done
+for wf in "${WORKFLOWS[@]}"; do "${PLANEMO[@]}" workflow_lint --iwc --fail_level error "$wf"; done  # IWC: README, CHANGELOG, .dockstore.yml beside it
 
 step "start Galaxy (gunicorn, sqlite, local job runner, no conda, no celery)"
 SRV="$RUN_DIR/server"; mkdir -p "$SRV/data"
