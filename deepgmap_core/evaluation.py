@@ -183,7 +183,7 @@ def evaluation_table(results, command_line):
     return "\n".join(lines) + "\n"
 
 
-def curves_png(results, table):
+def evaluation_curves_png(results, table):
     """ROC and PR curves per class and split, as PNG bytes."""
     from sklearn.metrics import precision_recall_curve, roc_curve
 
@@ -208,7 +208,8 @@ def curves_png(results, table):
     return figure_bytes(figure)
 
 
-def evaluation_html(results, table, info):
+def evaluation_html(results, info, curves):
+    """The evaluation as an HTML page, `curves` (evaluation_curves_png) embedded."""
     from html import escape
 
     overfit = ""
@@ -229,7 +230,7 @@ def evaluation_html(results, table, info):
     return html_page(f"DeepGMAP evaluation: {info.model}", f"""<h1>DeepGMAP evaluation</h1>
 <p>Model {escape(info.model)} (width x{info.width_scale}); train-split negatives weighted by
 1/keep_negatives.</p>
-{embedded_png(curves_png(results, table), "ROC and precision-recall curves")}
+{embedded_png(curves, "ROC and precision-recall curves")}
 {scores_table(results["splits"])}
 <h2>Beside baselines that need no training</h2>
 {comparison_html({split: results["splits"][split] for split in results["baselines"]}, results["baselines"])}

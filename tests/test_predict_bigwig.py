@@ -4,6 +4,7 @@ evaluation and the overfitting test equal to scikit-learn, saliency equal to fin
 differences, peaks bounded around local maxima with their threshold's provenance, bedGraph,
 another species, bad input."""
 
+import base64
 import json
 import os
 import zipfile
@@ -118,6 +119,8 @@ def test_evaluation_equals_scikit_learn_on_the_same_coordinates(model_path, test
     windows = str(test_data / "windows.tsv")
     assert main(["--model", model_path, "--genome", str(test_data / "genome.fa.gz"), "--chroms", "chr22",
                  "--outdir", str(tmp_path), "--evaluate", windows]) == 0
+    curves, page = (tmp_path / "evaluation.png").read_bytes(), (tmp_path / "evaluation.html").read_text()
+    assert curves.startswith(b"\x89PNG") and base64.b64encode(curves).decode() in page
     table = read_windows_table(windows)
     valid_rows = int((table.splits == "valid").sum())
     assert f"evaluation: {valid_rows:,} of {len(table.starts):,} windows scored by the tracks'" in capsys.readouterr().err

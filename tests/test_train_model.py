@@ -1,6 +1,7 @@
 """train-model on real windows: every architecture trains, saves, reloads and predicts the same;
 FRSS equivariance; the loss terms; determinism; resume after a real interruption; bad input."""
 
+import base64
 import dataclasses
 import json
 import os
@@ -221,11 +222,12 @@ def test_same_seed_same_weights_other_seed_other_weights(genome, windows, tmp_pa
 
 
 def test_cli_writes_model_metrics_and_report(windows, test_data, tmp_path, capsys):
-    out = {name: str(tmp_path / name) for name in ("m.keras", "metrics.tsv", "report.html")}
+    out = {name: str(tmp_path / name) for name in ("m.keras", "metrics.tsv", "report.html", "curves.png")}
     assert train_main(["--genome", str(test_data / "genome.fa.gz"), "--windows", windows, "--width-scale", str(TINY),
                        "--epochs", "2", "--steps-per-epoch", "2", "--batch-size", "20", "--max-valid-windows", "200",
                        "--patience", "0", "-o", out["m.keras"], "--metrics", out["metrics.tsv"],
-                       "--report", out["report.html"], "--motif-db", str(test_data / "JASPAR2024_CORE_clusters.meme")]) == 0
+                       "--report", out["report.html"], "--plot", out["curves.png"],
+                       "--motif-db", str(test_data / "JASPAR2024_CORE_clusters.meme")]) == 0
     rows = [line.rstrip("\n").split("\t") for line in open(out["metrics.tsv"]) if not line.startswith("#")]
     assert [(r[0], r[1], r[2]) for r in rows] == [("1", "valid", "CTCF"), ("1", "valid", "H3K4me3"),
                                                   ("2", "valid", "CTCF"), ("2", "valid", "H3K4me3"),
@@ -240,6 +242,8 @@ def test_cli_writes_model_metrics_and_report(windows, test_data, tmp_path, capsy
     assert all(r[5:7] == best[r[2]] for r in rows if r[0] == "baseline")  # the same windows as the model's
     html = open(out["report.html"]).read()
     assert "data:image/png;base64," in html and DEFAULT_MODEL in html and "chr22" in html
+    curves = open(out["curves.png"], "rb").read()
+    assert curves.startswith(b"\x89PNG") and base64.b64encode(curves).decode() in html  # the report's own figure
     assert "Beside baselines that need no training" in html and "C055:CTCF" in html
     err = capsys.readouterr().err
     assert "epoch 2:" in err and "samples/s" in err and "best model" in err and "GC AUROC" in err

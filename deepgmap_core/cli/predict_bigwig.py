@@ -127,8 +127,8 @@ def run(args, argv):
     check_output_folders(args.outdir, args.peaks_out)
     import_keras(onednn=True)
     from ..calibration import describe_probabilities, peak_thresholds
-    from ..evaluation import (TrackedRows, check_table_for_model, evaluate, evaluation_html, evaluation_rows,
-                              evaluation_table)
+    from ..evaluation import (TrackedRows, check_table_for_model, evaluate, evaluation_curves_png, evaluation_html,
+                              evaluation_rows, evaluation_table)
     from ..models.files import load_model
     from ..motifs import read_motif_db
     from ..predict import check_chroms_in_genome, predict_tracks
@@ -201,8 +201,11 @@ def run(args, argv):
                                known_motifs=known_motifs, rc_average=settings.rc_average, tracked=tracked)
             with atomic_output(os.path.join(args.outdir, "evaluation.tsv")) as stream:
                 stream.write(evaluation_table(results, command_line(PROG, argv)).encode())
+            curves = evaluation_curves_png(results, table)
+            with atomic_output(os.path.join(args.outdir, "evaluation.png")) as stream:
+                stream.write(curves)
             with atomic_output(os.path.join(args.outdir, "evaluation.html")) as stream:
-                stream.write(evaluation_html(results, table, info).encode())
+                stream.write(evaluation_html(results, info, curves).encode())
             for split, scores in results["splits"].items():
                 message(f"{split}: " + beside_baselines(scores, results["baselines"].get(split, [])))
     message(f"{PROG}: wrote {len(track_paths)} track(s) to {args.outdir}")

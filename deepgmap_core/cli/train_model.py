@@ -107,14 +107,15 @@ def build_parser():
     parser.add_argument("-o", "--output", required=True, metavar="MODEL", help="the trained model (.keras)")
     parser.add_argument("--metrics", metavar="TSV", help="metrics per epoch and class, and of the best model")
     parser.add_argument("--report", metavar="HTML", help="self-contained HTML report with learning curves")
+    parser.add_argument("--plot", metavar="PNG", help="the learning curves alone, as a picture")
     defaults_from(parser, TrainSettings)
     return parser
 
 
 def run(args, argv):
-    check_outputs(args.output, args.metrics, args.report)
+    check_outputs(args.output, args.metrics, args.report, args.plot)
     import_keras(onednn=False)
-    from ..training import metrics_table, report_html, train_model
+    from ..training import learning_curves_png, metrics_table, report_html, train_model
 
     settings = settings_from(TrainSettings, args, loader_threads=args.threads, distribute=args.distribute or "")
     settings.check()
@@ -125,6 +126,9 @@ def run(args, argv):
     if args.metrics:
         with atomic_output(args.metrics) as stream:
             stream.write(metrics_table(info).encode())
+    if args.plot:
+        with atomic_output(args.plot) as stream:
+            stream.write(learning_curves_png(info))
     if args.report:
         with atomic_output(args.report) as stream:
             stream.write(report_html(info).encode())
