@@ -27,8 +27,10 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-$(VENV)/.installed: pyproject.toml $(BIN)/python
-	$(BIN)/pip install -q -e ".[cpu,test]"
+# Pinned to the versions the Galaxy wrappers require, so that the tests run what a Galaxy resolves.
+$(VENV)/.installed: pyproject.toml $(wildcard tools/*.xml) $(BIN)/python
+	$(BIN)/python tests/galaxy/requirements.py constraints tools > $(VENV)/constraints.txt
+	$(BIN)/pip install -q -e ".[cpu,test]" -c $(VENV)/constraints.txt
 	touch $@
 
 setup: system-deps $(VENV)/.installed

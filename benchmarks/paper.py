@@ -35,6 +35,23 @@ def on_gpu():
     return accelerator().startswith("GPU")
 
 
+def save_untrained_model(path, class_names, width):
+    """An untrained conv4-FRSS model file (1 kb windows, weights from seed 0) for timing prediction."""
+    import keras
+
+    from deepgmap_core.models.files import ModelInfo, save_model
+
+    keras.utils.set_random_seed(0)
+    save_model(build_model("conv4-frss", len(class_names), 1000, width), str(path),
+               ModelInfo(list(class_names), 1000, "conv4-frss", "AGCT", width_scale=width))
+
+
+def write_random_chromosome(path, length, rng):
+    """A FASTA of one chromosome, chrS, of `length` uniformly random bases."""
+    bases = np.frombuffer(b"ACGT", np.uint8)[rng.integers(0, 4, length)].tobytes()
+    Path(path).write_bytes(b">chrS\n" + b"\n".join(bases[i:i + 80] for i in range(0, length, 80)) + b"\n")
+
+
 def genome_and_peaks(work, data=DATA):
     """chr20 and chr22 in one plain FASTA, and the CTCF regions of both, under `work`."""
     genome, peaks = work / "genome.fa", work / "CTCF.bed"

@@ -32,29 +32,20 @@ def main():
     parser.add_argument("--width", type=float, default=0.05)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    import keras  # after argparse: --help stays fast
-
-    from deepgmap_core.models.build import build_model
-    from deepgmap_core.models.files import ModelInfo, save_model
-    from deepgmap_core.predict import CHUNK_VALUES
+    from deepgmap_core.predict import CHUNK_VALUES  # after argparse: --help stays fast
+    from paper import save_untrained_model, write_random_chromosome
 
     rng = np.random.default_rng(0)
     print(f"{time.strftime('%Y-%m-%d')}: conv4-frss width {args.width}, {args.classes} classes "
           f"(untrained), windows 1,000 bp every 300 bp", flush=True)
     with tempfile.TemporaryDirectory(prefix="deepgmap-predict-memory-") as work:
         work = Path(work)
-        keras.utils.set_random_seed(0)
         model = work / "model.keras"
-        save_model(build_model("conv4-frss", args.classes, 1000, args.width), str(model),
-                   ModelInfo([f"class{i}" for i in range(args.classes)], 1000, "conv4-frss", "AGCT",
-                             width_scale=args.width))
+        save_untrained_model(model, [f"class{i}" for i in range(args.classes)], args.width)
         for megabases in args.lengths:
             length = int(megabases * 1e6)
             genome = work / f"chr{megabases:g}.fa"
-            with open(genome, "w") as handle:
-                handle.write(">chrS\n")
-                bases = np.frombuffer(b"ACGT", np.uint8)[rng.integers(0, 4, length)].tobytes().decode()
-                handle.write("\n".join(bases[i:i + 80] for i in range(0, length, 80)) + "\n")
+            write_random_chromosome(genome, length, rng)
             windows = (length - 1000) // 300 + 1
             for name, chunk_values in (("chunks", CHUNK_VALUES), ("whole chromosome", 1 << 62)):
                 seconds, peak, _, _ = measured([sys.executable, "-c", CHILD, chunk_values, "--model", model,

@@ -8,6 +8,22 @@ DATA=${1:-../../shared/data}/hg19
   samtools faidx "$DATA/chr22.fa.gz" chr22:1-21000000 | sed '1s/.*/>chr22 hg19 chr22:1-21000000/'
 } | bgzip -c > genome.fa.gz
 samtools faidx genome.fa.gz
+# The Galaxy tests' genome: the same with chr20 after 2.1 Mb masked by N (the same chromosomes and lengths,
+# so every table and model here fits it; the tests' variants and regions lie before), under the 1 MiB
+# that the Tool Shed takes per test file.
+python3 - <<'PY'
+import gzip
+lines = gzip.open("genome.fa.gz", "rt").read().split(">")[1:]
+with open("genome_masked.fa", "w") as out:
+    for record in lines:
+        header, *rows = record.splitlines()
+        seq = "".join(rows)
+        if header.split()[0] == "chr20":
+            seq, header = seq[:2_100_000] + "N" * (len(seq) - 2_100_000), header + ", N after 2,100,000"
+        out.write(f">{header}\n" + "".join(seq[i:i + 60] + "\n" for i in range(0, len(seq), 60)))
+PY
+bgzip -f genome_masked.fa
+samtools faidx genome_masked.fa.gz
 awk -v OFS='\t' '($1=="chr20" && $3<=5000000) || ($1=="chr22" && $2>=20000000 && $3<=21000000)' \
   "$DATA/CTCF.chr20.bed" "$DATA/CTCF.chr22.bed" > CTCF.bed
 # MACS 1.4 peaks.xls -> narrowPeak: 1-based start -> 0-based; score = min(1000, -10log10 p);
@@ -24,9 +40,18 @@ samtools index K562_H3K4me3.chr22_20M.bam
 # Training windows for the train-model tests: chr20 train, chr22 valid.
 ../.venv/bin/deepgmap-make-training-windows --genome genome.fa.gz --peaks CTCF.bed H3K4me3.narrowPeak \
   --blacklist blacklist.bed --valid-chroms chr22 --keep-negatives 0.1 --seed 1 -o windows.tsv
+without_optimizer() {  # copy a model file without its optimizer state (a smaller file)
+  ../.venv/bin/python - "$1" "$2" <<'PY'
+import sys
+from deepgmap_core.models.files import load_model, save_model
+model, info = load_model(sys.argv[1], compile=False)
+save_model(model, sys.argv[2], info)
+PY
+}
 # A small conv4-FRSS model for the predict-bigwig tests.
 ../.venv/bin/deepgmap-train-model --genome genome.fa.gz --windows windows.tsv --width-scale 0.1 --epochs 1 \
   --steps-per-epoch 20 --batch-size 50 --max-valid-windows 500 --seed 1 -o model.keras
+without_optimizer model.keras model.keras
 # The merge-bigwigs Galaxy test: that model's tracks over regions.bed from one job per chromosome,
 # and from one job over both (what the merge must give).
 for part in chr20 chr22 all; do
@@ -107,13 +132,6 @@ header = ["##fileformat=VCFv4.2", "##source=DeepGMAP test-data/make_test_data.sh
           "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tsample1"]
 open("variants.vcf", "w").write("\n".join(header + rows) + "\n")
 PY
-without_optimizer() {  # copy a model file without its optimizer state (a smaller file)
-  ../.venv/bin/python - "$1" "$2" <<'PY'
-import sys
-from deepgmap_core.models.files import load_model, read_metadata, save_model
-save_model(load_model(sys.argv[1], compile=False)[0], sys.argv[2], read_metadata(sys.argv[1]))
-PY
-}
 # A CTCF model on real data for the score-variants and motif-extract tests: conv4-FRSS at width 0.25 on hg19
 # chr20 CTCF windows of 200 bp (stride 100, 8% of the negatives kept; chr22's real piece held out), Adam 1e-3,
 # batches of 32, 40 epochs of 300 steps (about 25 minutes on 2 CPU cores; the best epoch by valid AUPRC is

@@ -11,8 +11,8 @@ from ..fileio import atomic_paths, check_output_folders, check_outputs, class_fi
 from ..genome import Genome
 from ..peaks import read_peaks
 from ..progress import message
-from .common import (add_batch_size_argument, add_genome_argument, add_model_argument, add_seed_argument,
-                     add_threads_argument, chromosome_list, command_line, defaults_from, import_keras, make_parser,
+from .common import (add_backend_threads_argument, add_batch_size_argument, add_genome_argument, add_model_argument,
+                     add_seed_argument, chromosome_list, command_line, defaults_from, import_keras, make_parser,
                      positive_int, run_tool, settings_from)
 
 PROG = "deepgmap-attribute"
@@ -65,7 +65,7 @@ def build_parser():
                         help="-o: the class modisco-lite reads as hyp_scores (default: the first)")
     add_batch_size_argument(parser, "windows (or mutants) per model call")
     add_seed_argument(parser)
-    add_threads_argument(parser, "CPU threads of the model's computations")
+    add_backend_threads_argument(parser)
     parser.add_argument("-o", "--output", metavar="H5", help="contributions for deepgmap-discover-motifs (HDF5)")
     parser.add_argument("--tracks", metavar="DIR", help="folder for one contribution bigWig per class")
     defaults_from(parser, AttributionSettings)

@@ -144,9 +144,19 @@ def add_seed_argument(parser):
                         help="seed of every random choice; the same seed and inputs give the same output")
 
 
-def add_threads_argument(parser, text="number of threads"):
-    parser.add_argument("-p", "--threads", type=thread_count, default=min(available_cores(), 4),
-                        help=f"{text}: a number, 'max' or 'max/2' (default: the available cores, at most 4)")
+def add_threads_argument(parser, text="number of threads", most=4):
+    """-p/--threads, by default the available cores (at most `most`; None: all of them)."""
+    cores = available_cores()
+    parser.add_argument("-p", "--threads", type=thread_count, default=cores if most is None else min(cores, most),
+                        help=f"{text}: a number, 'max' or 'max/2' (default: the available cores"
+                             f"{'' if most is None else f', at most {most}'})")
+
+
+def add_backend_threads_argument(parser, also=""):
+    """-p/--threads of the Keras tools: it bounds the backend's own thread pools too (import_keras),
+    so that a job given N slots by a scheduler uses N cores."""
+    add_threads_argument(parser, "CPU threads of the model's computations" + (f" and of {also}" if also else ""),
+                         most=None)
 
 
 def defaults_from(parser, settings_class, leave=()):

@@ -6,8 +6,8 @@ from ..errors import InputError
 from ..fileio import atomic_output, check_outputs
 from ..motifs import DEFAULT_SCALE
 from ..progress import message
-from .common import (add_model_argument, add_seed_argument, command_line, finite_float, import_keras, make_parser,
-                     positive_int, run_tool)
+from .common import (add_backend_threads_argument, add_model_argument, add_seed_argument, command_line, finite_float,
+                     import_keras, make_parser, positive_int, run_tool)
 
 PROG = "deepgmap-motif-extract"
 
@@ -58,6 +58,7 @@ def build_parser():
     parser.add_argument("--am-learning-rate", type=finite_float, default=0.001, help="Adam step size")
     parser.add_argument("--am-hits", metavar="TSV", help="FIMO hits of --motif-db motifs in that sequence")
     add_seed_argument(parser)
+    add_backend_threads_argument(parser)
     parser.add_argument("--connections", metavar="PNG|SVG",
                         help="graph of the strongest 10%% of links from the first-layer kernels through the "
                              "convolutions to each class (the paper's Fig. 3b), kernels labelled with their best match")
@@ -72,7 +73,7 @@ def run(args, argv):
         raise InputError("--tomtom and --am-hits need --motif-db")
     if bool(args.activation_max) != bool(args.am_out) or args.am_hits and not args.activation_max:
         raise InputError("--activation-max and --am-out go together (and --am-hits needs them)")
-    import_keras(onednn=True)
+    import_keras(onednn=True, threads=args.threads)
     from ..models.files import load_model
     from ..motifs import (auto_scale, first_layer_kernels, information_content, kernel_probabilities, meme_text,
                           read_motif_db)

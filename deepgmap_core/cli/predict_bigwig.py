@@ -14,8 +14,8 @@ from ..peaks import merge_intervals, read_peaks
 from ..progress import ProgressBar, message
 from ..settings import TRUNK_MODES, PredictSettings
 from ..windows import read_windows_table
-from .common import (add_batch_size_argument, add_genome_argument, add_model_argument, add_rc_average_argument,
-                     add_threads_argument, command_line, defaults_from, finite_float, import_keras, make_parser,
+from .common import (add_backend_threads_argument, add_batch_size_argument, add_genome_argument, add_model_argument,
+                     add_rc_average_argument, command_line, defaults_from, finite_float, import_keras, make_parser,
                      non_negative_int, positive_int, run_tool, settings_from)
 
 PROG = "deepgmap-predict-bigwig"
@@ -88,7 +88,7 @@ def build_parser():
                         help="shared: compute the convolutions of overlapping windows once (2.5x faster on a CPU, "
                              "same values; models that cannot are scored per window); per-window: each window "
                              "alone (faster on a GPU, whole batches in parallel); auto: shared on a CPU only")
-    add_threads_argument(parser, "threads reading windows ahead of the model")
+    add_backend_threads_argument(parser, "reading windows ahead of them")
     parser.add_argument("--outdir", required=True, help="folder for the tracks (created if missing)")
     parser.add_argument("--bedgraph", action="store_true", help="write bedGraph text instead of bigWig")
     parser.add_argument("--peaks-out", metavar="DIR", help="folder for one narrowPeak per class")
@@ -125,7 +125,7 @@ def regions_on(genome, path):
 
 def run(args, argv):
     check_output_folders(args.outdir, args.peaks_out)
-    import_keras(onednn=True)
+    import_keras(onednn=True, threads=args.threads)
     from ..calibration import describe_probabilities, peak_thresholds
     from ..evaluation import (TrackedRows, check_table_for_model, evaluate, evaluation_curves_png, evaluation_html,
                               evaluation_rows, evaluation_table)

@@ -9,9 +9,9 @@ from ..fileio import atomic_output, check_outputs, open_text
 from ..genome import Genome
 from ..progress import message
 from ..settings import VariantSettings
-from .common import (add_batch_size_argument, add_genome_argument, add_model_argument, add_rc_average_argument,
-                     command_line, defaults_from, finite_float, import_keras, make_parser, non_negative_int, run_tool,
-                     settings_from)
+from .common import (add_backend_threads_argument, add_batch_size_argument, add_genome_argument, add_model_argument,
+                     add_rc_average_argument, command_line, defaults_from, finite_float, import_keras, make_parser,
+                     non_negative_int, run_tool, settings_from)
 
 PROG = "deepgmap-score-variants"
 
@@ -65,6 +65,7 @@ def build_parser():
     parser.add_argument("--tsv", metavar="FILE", help="also a table of the effects, one row per record")
     add_rc_average_argument(parser)
     add_batch_size_argument(parser)
+    add_backend_threads_argument(parser)
     parser.add_argument("--saliency-window", metavar="N", type=non_negative_int,
                         help="saliency at the variant and its rank among N bases around it (0: none)")
     parser.add_argument("--max-ref-mismatch", type=finite_float,
@@ -77,7 +78,7 @@ def run(args, argv):
     check_outputs(args.output, args.tsv)
     if args.output == "-" and args.tsv == "-":
         raise InputError("-o and --tsv cannot both be stdout")
-    import_keras(onednn=True)
+    import_keras(onednn=True, threads=args.threads)
     from ..calibration import describe_probabilities
     from ..models.files import load_model
     from ..variants import VcfReader, score_vcf, summary_lines

@@ -10,7 +10,7 @@ from ..progress import message
 from ..settings import TrainSettings
 from ..recipes import RECIPES, __doc__ as RECIPES_DOC
 from ..windows import read_windows_table
-from .common import (add_genome_argument, add_seed_argument, add_threads_argument, command_line, defaults_from,
+from .common import (add_backend_threads_argument, add_genome_argument, add_seed_argument, command_line, defaults_from,
                      finite_float, import_keras, make_parser, non_negative_int, positive_int, run_tool, settings_from)
 
 PROG = "deepgmap-train-model"
@@ -98,7 +98,7 @@ def build_parser():
     parser.add_argument("--peak-precision", type=finite_float, default=DEFAULT_PEAK_PRECISION, metavar="P",
                         help="precision on the valid windows that each class's peak threshold must reach (see above)")
     add_seed_argument(parser)
-    add_threads_argument(parser, "threads reading and encoding batches ahead of the model (a GPU needs several)")
+    add_backend_threads_argument(parser, "reading and encoding batches ahead of them (a GPU needs several)")
     parser.add_argument("--distribute", choices=DISTRIBUTE_MODES,
                         help="split every batch over replicas with tf.distribute (TensorFlow backend): mirrored = "
                              "the GPUs of this machine; multi-worker = several machines, each running this command "
@@ -114,7 +114,7 @@ def build_parser():
 
 def run(args, argv):
     check_outputs(args.output, args.metrics, args.report, args.plot)
-    import_keras(onednn=False)
+    import_keras(onednn=False, threads=args.threads)
     from ..training import learning_curves_png, metrics_table, report_html, train_model
 
     settings = settings_from(TrainSettings, args, loader_threads=args.threads, distribute=args.distribute or "")

@@ -2,9 +2,15 @@
 # Lint the Galaxy wrappers and test them with planemo against a real Galaxy
 # (26.1.2 from PyPI) that this script installs, starts and stops itself.
 #
+# Jobs find our commands the way they would in a production Galaxy: through a dependency
+# resolver (galaxy_packages), which gives a tool its <requirement>s only at their exact name
+# and version. The harness builds that resolver's tree from what DEEPGMAP_BIN's venv holds, so
+# a misnamed or mis-versioned requirement leaves the tool without its command and its test
+# fails; a copy of one wrapper requiring a version that does not exist proves it.
+#
 # Usage: tests/galaxy/run.sh TOOLS_DIR [WORKFLOW.gxwf.yml ...]
-# Env:   DEEPGMAP_BIN   folder holding our console scripts (put on the jobs' PATH
-#                       after Galaxy's own venv, so Galaxy keeps its Python)
+# Env:   DEEPGMAP_BIN   bin folder of the venv holding our package (its console scripts
+#                       reach the jobs only through the resolver's env.sh files)
 #        GALAXY_HOME    where the Galaxy and planemo venvs live (reused between runs)
 #        PYTHON         interpreter for the venvs (default python3.11)
 # Prints a closing 'N passed, N failed' line; exits non-zero on any failure.
@@ -70,7 +76,22 @@ if [ -f "$TOOLS_DIR/../.shed.yml" ]; then   # the suite's Tool Shed metadata
 fi
 for wf in "${WORKFLOWS[@]}"; do "${PLANEMO[@]}" workflow_lint --iwc --fail_level error "$wf"; done  # IWC: README, CHANGELOG, .dockstore.yml beside it
 
-step "start Galaxy (gunicorn, sqlite, local job runner, no conda, no celery)"
+step "dependency tree for the galaxy_packages resolver"
+# <name>/<version>/env.sh for each requirement of the wrappers that the venv holds at exactly
+# that version, each putting only that package's commands on the job's PATH (not the venv's
+# bin: its python would shadow the one Galaxy's metadata step needs).
+DEPS="$RUN_DIR/deps"; mkdir -p "$DEPS"
+"$DEEPGMAP_BIN/python" "$(dirname "$0")/requirements.py" tree "$TOOLS_DIR" "$DEPS"
+# The proof that resolution is checked: merge_bigwigs requiring our package at a version that
+# does not exist, as its own tool; its test must fail.
+WRONG="$RUN_DIR/wrong-version"; mkdir -p "$WRONG"
+ln -s "$TOOLS_DIR/test-data" "$WRONG/test-data"
+sed 's|<token name="@TOOL_VERSION@">[^<]*</token>|<token name="@TOOL_VERSION@">0.0.0</token>|' \
+  "$TOOLS_DIR/macros.xml" > "$WRONG/macros.xml"
+sed 's|id="deepgmap_merge_bigwigs"|id="deepgmap_merge_bigwigs_wrong_version"|' \
+  "$TOOLS_DIR/merge_bigwigs.xml" > "$WRONG/merge_bigwigs_wrong_version.xml"
+
+step "start Galaxy (gunicorn, sqlite, local job runner, galaxy_packages resolver, no conda, no celery)"
 SRV="$RUN_DIR/server"; mkdir -p "$SRV/data"
 PORT=$("$BOOTPY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 URL="http://127.0.0.1:$PORT"
@@ -84,8 +105,13 @@ cat > "$SRV/tool_conf.xml" <<EOF
   <section id="deepgmap" name="DeepGMAP">
     <tool_dir dir="$TOOLS_DIR"/>
   </section>
+  <section id="harness" name="Harness checks">
+    <tool_dir dir="$WRONG"/>
+  </section>
 </toolbox>
 EOF
+# The README's sanitisation allowlist: our tool ids (Galaxy matches them as prefixes).
+sed -n 's/^<tool id="\([^"]*\)".*/\1/p' "$TOOLS_DIR"/*.xml > "$SRV/sanitize_allowlist.txt"
 cat > "$SRV/galaxy.yml" <<EOF
 galaxy:
   data_dir: $SRV/data
@@ -93,10 +119,15 @@ galaxy:
   install_database_connection: "sqlite:///$SRV/data/install.sqlite?isolation_level=IMMEDIATE"
   database_auto_migrate: true
   tool_config_file: $SRV/tool_conf.xml
+  tool_data_table_config_path: $TOOLS_DIR/tool_data_table_conf.xml.test   # the tests' cached genome
+  tool_data_path: $SRV/tool-data
+  sanitize_allowlist_file: $SRV/sanitize_allowlist.txt
   watch_tools: "false"
   conda_auto_init: false
   conda_auto_install: false
-  dependency_resolvers: []
+  tool_dependency_dir: $DEPS
+  dependency_resolvers:
+    - type: galaxy_packages
   bootstrap_admin_api_key: $ADMIN_KEY
   admin_users: ci@example.org
   galaxy_infrastructure_url: $URL
@@ -118,8 +149,7 @@ galaxy:
 EOF
 (
   cd "$SRV"
-  export PATH="$DEEPGMAP_BIN:$PATH"   # ours before any other install of them on this machine,
-  . "$GXVENV/bin/activate"            # after Galaxy's venv: jobs inherit it, its metadata steps use Galaxy's Python
+  . "$GXVENV/bin/activate"   # jobs inherit it: Galaxy's metadata steps use its Python
   GALAXY_CONFIG_FILE="$SRV/galaxy.yml" exec gunicorn 'galaxy.webapps.galaxy.fast_factory:factory()' \
     -k galaxy.webapps.galaxy.workers.Worker -b "127.0.0.1:$PORT" --workers=1 --timeout 600 \
     --config python:galaxy.web_stack.gunicorn_config --no-control-socket
@@ -141,6 +171,30 @@ EXT=(--engine external_galaxy --galaxy_url "$URL" --galaxy_admin_key "$ADMIN_KEY
 report_args() { echo --test_output "$REPORTS/$1.html" --test_output_json "$REPORTS/$1.json"; }
 
 RC=0
+step "requirements as Galaxy's resolver sees them"
+"$BOOTPY" - "$URL" "$ADMIN_KEY" <<'PY' || RC=1
+import json, sys, urllib.request
+url, key = sys.argv[1:]
+def get(path):
+    with urllib.request.urlopen(urllib.request.Request(url + path, headers={"x-api-key": key})) as response:
+        return json.load(response)
+ids = sorted(tool["id"] for tool in get("/api/tools?in_panel=false") if tool["id"].startswith("deepgmap_"))
+bad = 0
+for tool_id in ids:
+    for requirement in get(f"/api/tools/{tool_id}/requirements"):
+        name, version = requirement["name"], requirement["version"]
+        resolved = requirement.get("dependency_type") is not None
+        expected = not tool_id.endswith("_wrong_version") or name != "deepgmap-suite"
+        print(f"  {tool_id}: {name} {version} {'resolved' if resolved else 'UNRESOLVED'}")
+        bad += resolved != expected
+if not ids:
+    print("FAILED: Galaxy lists no deepgmap tool"); bad = 1
+if bad:
+    print(f"FAILED: {bad} requirement(s) resolved otherwise than the wrappers and the venv say")
+sys.exit(1 if bad else 0)
+PY
+step "planemo test: a wrapper requiring a version that does not exist (its test must fail)"
+"${PLANEMO[@]}" test "${EXT[@]}" $(report_args wrong-version) "$WRONG" > "$REPORTS/planemo-wrong-version.log" 2>&1 || true
 step "planemo test: tools"
 "${PLANEMO[@]}" test "${EXT[@]}" $(report_args tools) "$TOOLS_DIR" > "$REPORTS/planemo-tools.log" 2>&1 || RC=1
 JSONS=("$REPORTS/tools.json")
@@ -150,13 +204,59 @@ if [ ${#WORKFLOWS[@]} -gt 0 ]; then   # tools and workflows cannot share one pla
     > "$REPORTS/planemo-workflows.log" 2>&1 || RC=1
   JSONS+=("$REPORTS/workflows.json")
 fi
+step "HTML reports as Galaxy shows them: our tools allowlisted (README), an uploaded page not"
+"$BOOTPY" - "$URL" "$USER_KEY" <<'PY' || RC=1
+import json, sys, time, urllib.request
+url, key = sys.argv[1:]
+def call(path, body=None, raw=False):
+    request = urllib.request.Request(url + path, headers={"x-api-key": key, "Content-Type": "application/json"},
+                                     data=None if body is None else json.dumps(body).encode())
+    with urllib.request.urlopen(request) as response:
+        return (response.headers.get("content-type", "").split(";")[0], response.read()) if raw else json.load(response)
+def html_datasets():
+    for history in call("/api/histories"):
+        for item in call(f"/api/histories/{history['id']}/contents"):
+            if item["history_content_type"] == "dataset" and not item["deleted"]:
+                dataset = call(f"/api/datasets/{item['id']}")
+                if dataset["extension"] == "html" and dataset["state"] == "ok":
+                    yield dataset
+IMAGE = b"data:image/png;base64,"
+history = call("/api/histories", {"name": "sanitisation control"})["id"]
+upload = call("/api/tools/fetch", {"history_id": history, "targets": [{"destination": {"type": "hdas"}, "elements": [
+    {"src": "pasted", "paste_content": '<html><body><img src="data:image/png;base64,iVBORw0KGgo="></body></html>',
+     "ext": "html", "name": "control.html"}]}]})["outputs"][0]["id"]
+for _ in range(120):
+    if call(f"/api/datasets/{upload}")["state"] in ("ok", "error"):
+        break
+    time.sleep(1)
+shown, bad = {}, 0
+for dataset in html_datasets():
+    tool = call(f"/api/jobs/{dataset['creating_job']}")["tool_id"]
+    kind, body = call(f"/api/datasets/{dataset['id']}/display?preview=false", raw=True)
+    shown.setdefault(tool, []).append((kind, IMAGE in body))
+for tool, pages in sorted(shown.items()):
+    ours = tool.startswith("deepgmap_")
+    good = all(kind == ("text/html" if ours else "text/plain") and (has_image or not ours) for kind, has_image in pages)
+    print(f"  {tool}: {len(pages)} page(s) served as {', '.join(sorted({kind for kind, _ in pages}))}"
+          f"{'' if good else '  <- WRONG'}")
+    bad += not good
+if not any(tool.startswith("deepgmap_") for tool in shown) or not any(not t.startswith("deepgmap_") for t in shown):
+    print("FAILED: no report of ours, or no uploaded control page, to check"); bad += 1
+sys.exit(1 if bad else 0)
+PY
 kill $GX_PID; wait $GX_PID 2>/dev/null || true; trap - EXIT
 
 step "summary (reports in $REPORTS)"
-"$BOOTPY" - "${JSONS[@]}" <<'PY' || RC=1
+"$BOOTPY" - "$REPORTS/wrong-version.json" "${JSONS[@]}" <<'PY' || RC=1
 import json, os, sys
 ok = bad = 0
-for path in sys.argv[1:]:
+wrong, *reports = sys.argv[1:]
+wrong = json.load(open(wrong))["tests"] if os.path.exists(wrong) else []
+if not wrong or any(t["data"]["status"] == "success" for t in wrong):
+    print("FAILED: the wrapper requiring a version that does not exist did not fail its test"); bad += 1
+else:
+    print(f"wrong requirement version: its {len(wrong)} test(s) failed, as they must")
+for path in reports:
     if not os.path.exists(path):
         print(f"FAILED: no report {path}"); bad += 1; continue
     for t in json.load(open(path))["tests"]:

@@ -1,0 +1,72 @@
+"""The Tool Shed repositories of .shed.yml: each holds the files its wrapper's tests use, the
+cached-genome table samples when the wrapper offers cached genomes, and no test file over the
+1 MiB that tools-iuc accepts."""
+
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SHED = yaml.safe_load((ROOT / ".shed.yml").read_text())
+MIB = 1 << 20
+
+
+def repository_files(repository):
+    """The paths (relative to the repository root) that a .shed.yml repository includes."""
+    return [source for include in repository["include"] for source in include["source"]]
+
+
+def files_its_tests_use(wrapper):
+    """The test-data files a wrapper's <tests> name (value= of params and elements, file= of
+    outputs), in the macros they expand too."""
+    tests = ElementTree.parse(wrapper).getroot().find("tests")
+    macros = ElementTree.parse(ROOT / "tools" / "macros.xml").getroot()
+    elements = list(tests.iter())
+    for expand in tests.iter("expand"):
+        elements += list(macros.find(f"xml[@name='{expand.get('macro')}']").iter())
+    names = {element.get(attribute) for element in elements for attribute in ("value", "file")
+             if element.tag in ("param", "element", "output") and element.get(attribute)}
+    if any(param.get("name") == "source" and param.get("value") == "cached" for param in tests.iter("param")):
+        names |= {"fasta_indexes.loc", *cached_genome_files()}
+    return {name for name in names if (ROOT / "test-data" / name).is_file()}
+
+
+def cached_genome_files():
+    """The files of the tests' cached genomes: each FASTA of test-data/fasta_indexes.loc and its indexes."""
+    loc = (ROOT / "test-data" / "fasta_indexes.loc").read_text().splitlines()
+    fastas = [Path(line.split("\t")[3]).name for line in loc if line and not line.startswith("#")]
+    return [fasta + suffix for fasta in fastas for suffix in ("", ".fai", ".gzi")]
+
+
+@pytest.mark.parametrize("name", [name for name in SHED["repositories"]])
+def test_each_repository_holds_its_wrapper_its_test_files_and_nothing_over_1_mib(name):
+    files = repository_files(SHED["repositories"][name])
+    wrapper = ROOT / "tools" / f"{name.removeprefix('deepgmap_')}.xml"
+    assert f"tools/{wrapper.name}" in files and "tools/macros.xml" in files
+    for path in files:
+        assert (ROOT / path).is_file(), f"{name}: {path} does not exist"
+    shipped = {Path(path).name for path in files if path.startswith("tools/test-data/")}
+    assert shipped == files_its_tests_use(wrapper), f"{name}: test files shipped != test files used"
+    for path in files:
+        assert (ROOT / path).stat().st_size <= MIB, f"{name}: {path} is over 1 MiB"
+    if 'macro="genome_input"' in wrapper.read_text():
+        assert {"tools/tool_data_table_conf.xml.sample", "tools/tool-data/fasta_indexes.loc.sample"} <= set(files)
+    if "fasta_indexes.loc" in shipped:
+        assert "tools/tool_data_table_conf.xml.test" in files
+
+
+def test_the_tests_data_table_is_the_shipped_sample_pointing_into_test_data():
+    sample = ElementTree.parse(ROOT / "tools" / "tool_data_table_conf.xml.sample").getroot()
+    test = ElementTree.parse(ROOT / "tools" / "tool_data_table_conf.xml.test").getroot()
+    for shipped, tested in zip(sample.iter("table"), test.iter("table"), strict=True):
+        assert shipped.attrib == tested.attrib and shipped.find("columns").text == tested.find("columns").text
+        loc = Path(shipped.find("file").get("path")).name
+        assert (ROOT / "tools" / "tool-data" / f"{loc}.sample").is_file()
+        assert tested.find("file").get("path") == f"${{__HERE__}}/test-data/{loc}"
+
+
+def test_every_wrapper_has_a_repository():
+    wrappers = {path.stem for path in (ROOT / "tools").glob("*.xml") if path.name != "macros.xml"}
+    assert {name.removeprefix("deepgmap_") for name in SHED["repositories"]} == wrappers
