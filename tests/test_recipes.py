@@ -2,6 +2,7 @@
 package name and version the wrappers require, its run requirements and console scripts, and
 a test command per script."""
 
+import importlib.metadata
 import re
 import tomllib
 import xml.etree.ElementTree as ElementTree
@@ -61,3 +62,17 @@ def test_the_memelite_recipe_is_the_version_the_wrappers_require():
     assert required == {recipe["package"]["version"]}
     assert recipe["build"]["noarch"] == "python"
     assert recipe["build"]["run_exports"] == ['pin_subpackage(name, max_pin="x.x")']
+
+
+def test_the_memelite_recipe_says_what_the_installed_memelite_says():
+    """Its run requirements and commands are those of memelite's own metadata (the venv holds the
+    wrappers' version of it: Makefile)."""
+    recipe = rendered(ROOT / "recipes" / "memelite" / "meta.yaml")
+    installed = importlib.metadata.distribution("memelite")
+    assert installed.version == recipe["package"]["version"]
+    wanted = {Requirement(text).name: str(Requirement(text).specifier) for text in installed.requires or []}
+    wanted["python"] = installed.metadata["Requires-Python"]
+    assert requirement_lines(recipe["requirements"]["run"]) == wanted
+    scripts = {entry.name: entry.value for entry in installed.entry_points if entry.group == "console_scripts"}
+    assert dict(line.split(" = ") for line in recipe["build"]["entry_points"]) == scripts
+    assert {f"{script} --help" for script in scripts} <= set(recipe["test"]["commands"])
