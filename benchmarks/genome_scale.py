@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import namedtuple
 from pathlib import Path
 
 import numpy as np
@@ -96,18 +97,22 @@ def prepare(cache, chroms, n_classes):
     return genome, sorted(folder.glob("class*.bed"))
 
 
+Measurement = namedtuple("Measurement", "seconds peak stdout finished cpu_seconds")
+
+
 def measured(command, what, limit_minutes=None):
-    """Run `command`, stopped after `limit_minutes` (None: no limit); its wall seconds, peak
-    memory (GB), stdout and whether it finished within the limit."""
+    """Run `command`, stopped after `limit_minutes` (None: no limit): a Measurement of its wall
+    seconds, peak memory (GB), stdout, whether it finished within the limit, and its CPU seconds
+    (user + system, all threads)."""
     limit = ["timeout", f"{limit_minutes}m"] if limit_minutes else []
     with tempfile.NamedTemporaryFile("r", suffix=".time") as usage:
-        run = subprocess.run(["/usr/bin/time", "-f", "%e %M", "-o", usage.name, *limit, *map(str, command)],
+        run = subprocess.run(["/usr/bin/time", "-f", "%e %M %U %S", "-o", usage.name, *limit, *map(str, command)],
                              capture_output=True, text=True)
         finished = not (limit and run.returncode == 124)
         if run.returncode and finished:
             sys.exit(f"{what} failed:\n{run.stderr[-3000:]}")
-        seconds, kilobytes = usage.read().split()[-2:]
-    return float(seconds), int(kilobytes) * 1024 / GB, run.stdout, finished
+        seconds, kilobytes, user, system = usage.read().split()[-4:]
+    return Measurement(float(seconds), int(kilobytes) * 1024 / GB, run.stdout, finished, float(user) + float(system))
 
 
 def peak_so_far(pid):
@@ -175,7 +180,7 @@ def main():
         tables, read_classes = {}, min(READ_GOAL_CLASSES, len(peaks))
         for n_classes in sorted({len(peaks), read_classes}, reverse=True):
             tables[n_classes] = work / f"windows.{n_classes}.tsv"
-            seconds, peak, _, _ = measured([BIN / "deepgmap-make-training-windows", "--genome", genome, "--peaks",
+            seconds, peak, *_ = measured([BIN / "deepgmap-make-training-windows", "--genome", genome, "--peaks",
                                          *peaks[:n_classes], *held_out,
                                          "-p", args.threads, "-q", "-o", tables[n_classes]], "make-training-windows")
             on_disk = tables[n_classes].stat().st_size / GB
@@ -184,8 +189,8 @@ def main():
                 f"on disk  {goal}")
         say()
         for n_classes, path in tables.items():
-            seconds, peak, out, _ = measured(read_in_child(("deepgmap_core.windows", "read_windows_table"), path),
-                                          "table read")
+            seconds, peak, out, *_ = measured(read_in_child(("deepgmap_core.windows", "read_windows_table"), path),
+                                              "table read")
             rows, inside = int(out.split()[0]), float(out.split()[1])
             goal = f"goal >= 1,000,000 rows/s: {verdict(rows / inside >= 1e6)}" if n_classes == 100 else ""
             say(f"table read, {n_classes} classes: {rows:,} rows in {inside:5.1f} s = {rows / inside:10,.0f} rows/s, "
@@ -199,7 +204,7 @@ def main():
                     break
         for name, reader in (("the reader it replaced", ("test_windows_reader", "reference_read_windows_table")),
                              ("this reader", ("deepgmap_core.windows", "read_windows_table"))):
-            seconds, peak, out, _ = measured(read_in_child(reader, head), "table read")
+            seconds, peak, out, *_ = measured(read_in_child(reader, head), "table read")
             rows, inside = int(out.split()[0]), float(out.split()[1])
             say(f"  {name:>24}, first {rows:,} rows of the {read_classes}-class table: {rows / inside:10,.0f} rows/s, "
                 f"peak {peak:5.2f} GB")
@@ -213,9 +218,9 @@ def main():
             f"goal < 60 s and < 3 GB: {verdict(seconds < 60 and peak < 3)}")
         say(f"  the whole 1-step run (with the final scoring and calibration): {whole_seconds:6.1f} s, "
             f"peak {whole_peak:5.2f} GB")
-        seconds, peak, _, finished = measured([BIN / "deepgmap-predict-bigwig", "--model", model, "--genome", genome,
-                                               "--chroms", largest, "-p", args.threads, "-q", "--outdir",
-                                               work / "tracks"], "predict-bigwig", args.predict_minutes)
+        run = measured([BIN / "deepgmap-predict-bigwig", "--model", model, "--genome", genome, "--chroms", largest,
+                        "-p", args.threads, "-q", "--outdir", work / "tracks"], "predict-bigwig", args.predict_minutes)
+        seconds, peak, finished = run.seconds, run.peak, run.finished
         say(f"predict-bigwig, {largest} ({HG19_SIZES[largest] / 1e6:.0f} Mb), {len(peaks)} classes: {seconds:6.1f} s, "
             f"peak {peak:5.2f} GB  goal < 2 GB: {verdict(peak < 2)}" if finished else
             f"predict-bigwig, {largest} ({HG19_SIZES[largest] / 1e6:.0f} Mb), {len(peaks)} classes: stopped at the "

@@ -48,9 +48,9 @@ def main():
             write_random_chromosome(genome, length, rng)
             windows = (length - 1000) // 300 + 1
             for name, chunk_values in (("chunks", CHUNK_VALUES), ("whole chromosome", 1 << 62)):
-                seconds, peak, _, _ = measured([sys.executable, "-c", CHILD, chunk_values, "--model", model,
-                                                "--genome", genome, "-p", args.threads, "-q", "--outdir",
-                                                work / "tracks"], "predict-bigwig")
+                seconds, peak, *_ = measured([sys.executable, "-c", CHILD, chunk_values, "--model", model,
+                                              "--genome", genome, "-p", args.threads, "-q", "--outdir",
+                                              work / "tracks"], "predict-bigwig")
                 print(f"{megabases:5g} Mb, {windows:>9,} windows x {args.classes} classes "
                       f"({windows * args.classes * 4 / 2 ** 30:5.2f} GB as float32), {name:>16}: {seconds:6.1f} s, "
                       f"peak {peak:5.2f} GB", flush=True)

@@ -10,7 +10,6 @@ Usage: python benchmarks/threads.py [--length 3] [--width 0.25]
 """
 
 import argparse
-import subprocess
 import sys
 import tempfile
 import time
@@ -21,23 +20,13 @@ import numpy as np
 from deepgmap_core.cli.common import available_cores
 
 
-def cores_used(command):
-    """Wall seconds and CPU seconds (user + system) of `command`."""
-    with tempfile.NamedTemporaryFile("r", suffix=".time") as usage:
-        run = subprocess.run(["/usr/bin/time", "-f", "%e %U %S", "-o", usage.name, *map(str, command)],
-                             capture_output=True, text=True)
-        if run.returncode:
-            sys.exit(f"predict-bigwig failed:\n{run.stderr[-3000:]}")
-        wall, user, system = map(float, usage.read().split()[-3:])
-    return wall, user + system
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--length", type=float, default=3, help="chromosome length in Mb")
     parser.add_argument("--width", type=float, default=0.25)
     args = parser.parse_args()
-    from paper import save_untrained_model, write_random_chromosome  # after argparse: --help stays fast
+    from genome_scale import measured  # after argparse: --help stays fast
+    from paper import save_untrained_model, write_random_chromosome
 
     length = int(args.length * 1e6)
     windows = (length - 1000) // 300 + 1
@@ -49,8 +38,9 @@ def main():
         save_untrained_model(model, ["a", "b"], args.width)
         write_random_chromosome(genome, length, np.random.default_rng(0))
         for threads in ("1", "max"):
-            wall, cpu = cores_used([Path(sys.executable).parent / "deepgmap-predict-bigwig", "--model", model,
-                                    "--genome", genome, "-p", threads, "-q", "--outdir", work / f"tracks{threads}"])
+            run = measured([Path(sys.executable).parent / "deepgmap-predict-bigwig", "--model", model, "--genome",
+                            genome, "-p", threads, "-q", "--outdir", work / f"tracks{threads}"], "predict-bigwig")
+            wall, cpu = run.seconds, run.cpu_seconds
             label = "-p 1" if threads == "1" else "-p max (baseline: unbounded)"
             print(f"{label:>30}: {wall:6.1f} s wall, {cpu:6.1f} s CPU = {cpu / wall:4.2f} cores used, "
                   f"{windows / wall:7,.0f} windows/s", flush=True)
