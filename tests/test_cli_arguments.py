@@ -4,6 +4,8 @@ batches; each is one line on stderr naming the option, exit code 2, nothing writ
 also take deepTools' 'max' and 'max/2'. Output paths are checked before any work too."""
 
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -122,3 +124,20 @@ def test_quiet_keeps_only_warnings_and_errors_and_verbose_names_the_device(test_
     with pytest.raises(SystemExit):
         motif_extract.main(["-v", "-q", "--model", str(test_data / "model.keras"), "-o", str(tmp_path / "k.meme")])
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+BOUND_POOLS = ("import sys, tensorflow as tf; from deepgmap_core.cli import motif_extract; "
+               "code = motif_extract.main(sys.argv[1:]); "
+               "print(tf.config.threading.get_intra_op_parallelism_threads(), "
+               "tf.config.threading.get_inter_op_parallelism_threads()); sys.exit(code)")
+
+
+def test_threads_bound_tensorflows_own_pools(test_data, tmp_path):
+    """-p N of a Keras tool is the size of TensorFlow's intra- and inter-op pools (a Galaxy job
+    given one slot uses one core), in a fresh process as on a command line."""
+    run = subprocess.run([sys.executable, "-c", BOUND_POOLS, "-p", "1", "-q", "--model",
+                          str(test_data / "CTCF_chr20_frss_bn.keras"), "-o", str(tmp_path / "k.meme")],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["1", "1"]
+    assert (tmp_path / "k.meme").read_text().startswith("MEME version")
