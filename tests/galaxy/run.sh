@@ -30,6 +30,7 @@ REPORTS="$RUN_DIR/reports"
 rm -rf "$RUN_DIR"; mkdir -p "$REPORTS" "$RUN_DIR/tmp"   # planemo fails at the end without the report folder
 export TMPDIR="$RUN_DIR/tmp"                              # planemo leaves temp files behind
 export UV_CACHE_DIR="$GALAXY_HOME/uv-cache"
+CHECKS=$(realpath "$(dirname "$0")/checks.py")   # the checks below, standard library only
 
 T0=$SECONDS
 step() { echo "=== [$((SECONDS - T0))s] $*"; }
@@ -51,16 +52,8 @@ if [ ! -e "$GXVENV/.installed" ]; then
   # The `galaxy` metapackage pins a certifi release the registry lacks: use its
   # pins as constraints for the three packages we need, certifi unpinned.
   "$GALAXY_HOME/boot/bin/pip" download -q --no-deps --only-binary=:all: -d "$GALAXY_HOME/dl" "galaxy==$GALAXY_VERSION"
-  "$BOOTPY" - "$GALAXY_HOME/dl/galaxy-$GALAXY_VERSION-py3-none-any.whl" "$GALAXY_HOME/constraints.txt" <<'PY'
-import sys, zipfile
-whl, out = sys.argv[1], sys.argv[2]
-with zipfile.ZipFile(whl) as z:
-    meta = next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))
-    pins = [l.split(": ", 1)[1] for l in z.read(meta).decode().splitlines() if l.startswith("Requires-Dist: ")]
-pins = [p for p in pins if not p.startswith("galaxy-") and "extra ==" not in p]
-pins = ["certifi" if p.startswith("certifi==") else p for p in pins]
-open(out, "w").write("\n".join(pins) + "\n")
-PY
+  "$BOOTPY" "$CHECKS" galaxy-constraints "$GALAXY_HOME/dl/galaxy-$GALAXY_VERSION-py3-none-any.whl" \
+    "$GALAXY_HOME/constraints.txt"
   "$UV" venv -q -p "$PY" "$GXVENV"
   "$UV" pip install -q --compile-bytecode --python "$GXVENV/bin/python" -c "$GALAXY_HOME/constraints.txt" \
     "galaxy-app==$GALAXY_VERSION" "galaxy-web-apps==$GALAXY_VERSION" "galaxy-web-client==$GALAXY_VERSION"
@@ -81,7 +74,7 @@ step "dependency tree for the galaxy_packages resolver"
 # that version, each putting only that package's commands on the job's PATH (not the venv's
 # bin: its python would shadow the one Galaxy's metadata step needs).
 DEPS="$RUN_DIR/deps"; mkdir -p "$DEPS"
-"$DEEPGMAP_BIN/python" "$(dirname "$0")/requirements.py" tree "$TOOLS_DIR" "$DEPS"
+"$DEEPGMAP_BIN/python" "$(dirname "$CHECKS")/requirements.py" tree "$TOOLS_DIR" "$DEPS"
 # The proof that resolution is checked: merge_bigwigs requiring our package at a version that
 # does not exist, as its own tool; its test must fail.
 WRONG="$RUN_DIR/wrong-version"; mkdir -p "$WRONG"
@@ -172,27 +165,7 @@ report_args() { echo --test_output "$REPORTS/$1.html" --test_output_json "$REPOR
 
 RC=0
 step "requirements as Galaxy's resolver sees them"
-"$BOOTPY" - "$URL" "$ADMIN_KEY" <<'PY' || RC=1
-import json, sys, urllib.request
-url, key = sys.argv[1:]
-def get(path):
-    with urllib.request.urlopen(urllib.request.Request(url + path, headers={"x-api-key": key})) as response:
-        return json.load(response)
-ids = sorted(tool["id"] for tool in get("/api/tools?in_panel=false") if tool["id"].startswith("deepgmap_"))
-bad = 0
-for tool_id in ids:
-    for requirement in get(f"/api/tools/{tool_id}/requirements"):
-        name, version = requirement["name"], requirement["version"]
-        resolved = requirement.get("dependency_type") is not None
-        expected = not tool_id.endswith("_wrong_version") or name != "deepgmap-suite"
-        print(f"  {tool_id}: {name} {version} {'resolved' if resolved else 'UNRESOLVED'}")
-        bad += resolved != expected
-if not ids:
-    print("FAILED: Galaxy lists no deepgmap tool"); bad = 1
-if bad:
-    print(f"FAILED: {bad} requirement(s) resolved otherwise than the wrappers and the venv say")
-sys.exit(1 if bad else 0)
-PY
+"$BOOTPY" "$CHECKS" requirements "$URL" "$ADMIN_KEY" || RC=1
 step "planemo test: a wrapper requiring a version that does not exist (its test must fail)"
 "${PLANEMO[@]}" test "${EXT[@]}" $(report_args wrong-version) "$WRONG" > "$REPORTS/planemo-wrong-version.log" 2>&1 || true
 step "planemo test: tools"
@@ -205,72 +178,9 @@ if [ ${#WORKFLOWS[@]} -gt 0 ]; then   # tools and workflows cannot share one pla
   JSONS+=("$REPORTS/workflows.json")
 fi
 step "HTML reports as Galaxy shows them: our tools allowlisted (README), an uploaded page not"
-"$BOOTPY" - "$URL" "$USER_KEY" <<'PY' || RC=1
-import json, sys, time, urllib.request
-url, key = sys.argv[1:]
-def call(path, body=None, raw=False):
-    request = urllib.request.Request(url + path, headers={"x-api-key": key, "Content-Type": "application/json"},
-                                     data=None if body is None else json.dumps(body).encode())
-    with urllib.request.urlopen(request) as response:
-        return (response.headers.get("content-type", "").split(";")[0], response.read()) if raw else json.load(response)
-def html_datasets():
-    for history in call("/api/histories"):
-        for item in call(f"/api/histories/{history['id']}/contents"):
-            if item["history_content_type"] == "dataset" and not item["deleted"]:
-                dataset = call(f"/api/datasets/{item['id']}")
-                if dataset["extension"] == "html" and dataset["state"] == "ok":
-                    yield dataset
-IMAGE = b"data:image/png;base64,"
-history = call("/api/histories", {"name": "sanitisation control"})["id"]
-upload = call("/api/tools/fetch", {"history_id": history, "targets": [{"destination": {"type": "hdas"}, "elements": [
-    {"src": "pasted", "paste_content": '<html><body><img src="data:image/png;base64,iVBORw0KGgo="></body></html>',
-     "ext": "html", "name": "control.html"}]}]})["outputs"][0]["id"]
-for _ in range(120):
-    if call(f"/api/datasets/{upload}")["state"] in ("ok", "error"):
-        break
-    time.sleep(1)
-shown, bad = {}, 0
-for dataset in html_datasets():
-    tool = call(f"/api/jobs/{dataset['creating_job']}")["tool_id"]
-    kind, body = call(f"/api/datasets/{dataset['id']}/display?preview=false", raw=True)
-    shown.setdefault(tool, []).append((kind, IMAGE in body))
-for tool, pages in sorted(shown.items()):
-    ours = tool.startswith("deepgmap_")
-    good = all(kind == ("text/html" if ours else "text/plain") for kind, _ in pages)
-    print(f"  {tool}: {len(pages)} page(s) served as {', '.join(sorted({kind for kind, _ in pages}))}, "
-          f"{sum(has_image for _, has_image in pages)} with images{'' if good else '  <- WRONG'}")
-    bad += not good
-# (a report may hold no figure: discover-motifs' when TF-MoDISco finds no pattern)
-if not any(has_image for tool, pages in shown.items() if tool.startswith("deepgmap_") for _, has_image in pages):
-    print("FAILED: no report of ours with images to check"); bad += 1
-if not any(not tool.startswith("deepgmap_") for tool in shown):
-    print("FAILED: no uploaded control page to check"); bad += 1
-sys.exit(1 if bad else 0)
-PY
+"$BOOTPY" "$CHECKS" html "$URL" "$USER_KEY" || RC=1
 kill $GX_PID; wait $GX_PID 2>/dev/null || true; trap - EXIT
 
 step "summary (reports in $REPORTS)"
-"$BOOTPY" - "$REPORTS/wrong-version.json" "${JSONS[@]}" <<'PY' || RC=1
-import json, os, sys
-ok = bad = 0
-wrong, *reports = sys.argv[1:]
-wrong = json.load(open(wrong))["tests"] if os.path.exists(wrong) else []
-# 127: the shell found no such command, since the requirement did not resolve
-if not wrong or any(((t["data"].get("job") or {}).get("exit_code")) != 127 for t in wrong):
-    print("FAILED: the wrapper requiring a version that does not exist did not fail for want of its command"); bad += 1
-else:
-    print(f"wrong requirement version: its {len(wrong)} test(s) failed, command not found, as they must")
-for path in reports:
-    if not os.path.exists(path):
-        print(f"FAILED: no report {path}"); bad += 1; continue
-    for t in json.load(open(path))["tests"]:
-        good = t["data"]["status"] == "success"
-        ok += good; bad += not good
-        if not good:
-            print("FAILED", t["id"], str(t["data"].get("output_problems") or t["data"].get("execution_problem"))[:2000])
-if ok + bad == 0:
-    print("FAILED: planemo ran no test"); bad = 1
-print(f"galaxy: {ok} passed, {bad} failed")
-sys.exit(1 if bad else 0)
-PY
+"$BOOTPY" "$CHECKS" summary "$REPORTS/wrong-version.json" "${JSONS[@]}" || RC=1
 exit $RC
