@@ -137,11 +137,11 @@ def calibration_entry(table, valid_rows, valid_predictions, peak_precision=DEFAU
     check_peak_precision(peak_precision)
     train, genome = class_balance(table)
     offsets = prior_shift_offsets(train, genome)
-    corrected = shift_probabilities(np.asarray(valid_predictions, dtype=np.float64), offsets)
     labels = table.labels[valid_rows]
     classes = []
-    for i, name in enumerate(table.class_names):
-        threshold, precision, recall, rule = precision_threshold(labels[:, i], corrected[:, i], peak_precision)
+    for i, name in enumerate(table.class_names):  # a class at a time: float64 copies of all are GBs
+        corrected = shift_probabilities(np.asarray(valid_predictions[:, i], dtype=np.float64), offsets[i])
+        threshold, precision, recall, rule = precision_threshold(labels[:, i], corrected, peak_precision)
         classes.append({"class": name, "train_prevalence": float(train[i]), "genome_prevalence": float(genome[i]),
                         "logit_offset": float(offsets[i]), "threshold": threshold, "threshold_precision": precision,
                         "threshold_recall": recall, "threshold_rule": rule})

@@ -29,7 +29,7 @@ from .motifs import read_motif_db
 from .progress import ProgressBar, message, warn
 from .reports import embedded_png, figure_bytes, html_page, pyplot, scores_table
 from .scoring import mean_of, score_predictions
-from .windows import check_table_on_genome, label_sums
+from .windows import LABEL_BLOCK, check_table_on_genome, label_sums
 
 
 class TrainBatches:
@@ -79,9 +79,15 @@ class TrainBatches:
         return x, self.table.labels[rows].astype(np.float32)
 
 
-def binary_cross_entropy(labels, predictions):
-    p = np.clip(predictions, 1e-7, 1 - 1e-7)
-    return float(-np.mean(labels * np.log(p) + (1 - labels) * np.log(1 - p)))
+def binary_cross_entropy(labels, predictions, block=LABEL_BLOCK):
+    """Mean over windows and classes, `block` windows at a time: the whole arrays' temporaries
+    would take several times the predictions' memory (GBs for a genome's valid windows)."""
+    total = 0.0
+    for first in range(0, len(labels), block):
+        y = labels[first:first + block].astype(np.float32)
+        p = np.clip(predictions[first:first + block], 1e-7, 1 - 1e-7)
+        total += float(np.sum(y * np.log(p) + (1 - y) * np.log(1 - p), dtype=np.float64))
+    return -total / max(labels.size, 1)
 
 
 def check_training_data(table, genome, train_rows, valid_rows, batch_size):
@@ -256,7 +262,7 @@ def _train(genome, table, settings, strategy, output, command_line, resume, peak
                            spec.reverse_complement)
     x0, y0 = batches[0]
     train_on_batch = train_step(strategy, model, x0[:batch_size // parts], y0[:batch_size // parts])
-    labels = table.labels[valid_rows].astype(np.float32)
+    labels = table.labels[valid_rows]
     budget_seconds = settings.max_minutes * 60 or math.inf
     # A plain loop of train_on_batch: Keras's fit() on Python data runs a tf.data pipeline whose
     # threads took a third of the two cores here; the next batch is read in a thread instead.
@@ -307,9 +313,9 @@ def _train(genome, table, settings, strategy, output, command_line, resume, peak
     best, _ = load_model(best_so_far)
     final = {"valid": state.history[state.best_epoch - 1]["valid"]}
     if len(test_rows):
-        test_predictions = predict_rows(best, genome, table, test_rows, batch_size, settings.loader_threads,
-                                        rc_average=rc_average)
-        final["test"] = score_predictions(table.labels[test_rows], test_predictions, table.class_names)
+        final["test"] = score_predictions(table.labels[test_rows], predict_rows(
+            best, genome, table, test_rows, batch_size, settings.loader_threads, rc_average=rc_average),
+            table.class_names)
     extra["final_metrics"] = final
     valid_predictions = predict_rows(best, genome, table, valid_rows, batch_size, settings.loader_threads,
                                      rc_average=rc_average)

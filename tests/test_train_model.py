@@ -417,3 +417,17 @@ def test_a_global_pool_model_reads_windows_longer_than_its_training_windows(geno
     with pytest.raises(InputError, match="the model reads 200 bp"):
         check_table_for_model(table, dataclasses.replace(stored, class_names=table.class_names, model="conv4-frss"),
                               genome)
+
+
+def test_valid_loss_computed_in_blocks_is_the_mean_cross_entropy(windows):
+    """The blocks (bounded memory for a genome's valid windows) change nothing: the mean binary
+    cross-entropy over every window and class of the real table, whatever the block size."""
+    from deepgmap_core.training import binary_cross_entropy
+
+    labels = read_windows_table(windows).labels
+    predictions = np.random.default_rng(0).uniform(0, 1, labels.shape).astype(np.float32)
+    predictions[:5] = labels[:5]  # 0 and 1 exactly: clipped, not infinite
+    p = np.clip(predictions.astype(np.float64), 1e-7, 1 - 1e-7)
+    expected = -np.mean(labels * np.log(p) + (1 - labels) * np.log(1 - p))
+    for block in (1, 1000, len(labels) + 1):
+        assert binary_cross_entropy(labels, predictions, block) == pytest.approx(expected, rel=1e-6)
