@@ -1,6 +1,6 @@
 """The Tool Shed repositories of .shed.yml: each holds the files its wrapper's tests use, the
-cached-genome table samples when the wrapper offers cached genomes, and no test file over the
-1 MiB that tools-iuc accepts."""
+cached-genome table samples when the wrapper offers cached genomes, and test data within the
+1 MiB per repository that the Tool Shed review asks for (tools-iuc rejects any file over it)."""
 
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
@@ -28,7 +28,8 @@ def files_its_tests_use(wrapper):
         elements += list(macros.find(f"xml[@name='{expand.get('macro')}']").iter())
     names = {element.get(attribute) for element in elements for attribute in ("value", "file")
              if element.tag in ("param", "element", "output") and element.get(attribute)}
-    if any(param.get("name") == "source" and param.get("value") == "cached" for param in tests.iter("param")):
+    if any(element.tag == "param" and element.get("name") == "source" and element.get("value") == "cached"
+           for element in elements):
         names |= {"fasta_indexes.loc", *cached_genome_files()}
     return {name for name in names if (ROOT / "test-data" / name).is_file()}
 
@@ -41,7 +42,7 @@ def cached_genome_files():
 
 
 @pytest.mark.parametrize("name", [name for name in SHED["repositories"]])
-def test_each_repository_holds_its_wrapper_its_test_files_and_nothing_over_1_mib(name):
+def test_each_repository_holds_its_wrapper_its_test_files_and_at_most_1_mib_of_test_data(name):
     files = repository_files(SHED["repositories"][name])
     wrapper = ROOT / "tools" / f"{name.removeprefix('deepgmap_')}.xml"
     assert f"tools/{wrapper.name}" in files and "tools/macros.xml" in files
@@ -49,8 +50,8 @@ def test_each_repository_holds_its_wrapper_its_test_files_and_nothing_over_1_mib
         assert (ROOT / path).is_file(), f"{name}: {path} does not exist"
     shipped = {Path(path).name for path in files if path.startswith("tools/test-data/")}
     assert shipped == files_its_tests_use(wrapper), f"{name}: test files shipped != test files used"
-    for path in files:
-        assert (ROOT / path).stat().st_size <= MIB, f"{name}: {path} is over 1 MiB"
+    test_data = sum((ROOT / path).stat().st_size for path in files if path.startswith("tools/test-data/"))
+    assert test_data <= MIB, f"{name}: {test_data:,} bytes of test data, over 1 MiB"
     if 'macro="genome_input"' in wrapper.read_text():
         assert {"tools/tool_data_table_conf.xml.sample", "tools/tool-data/fasta_indexes.loc.sample"} <= set(files)
     if "fasta_indexes.loc" in shipped:
