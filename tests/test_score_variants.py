@@ -4,6 +4,7 @@ the model's predictions, every record kept, output read by pysam, bad input in o
 
 import dataclasses
 import os
+import re
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -113,7 +114,13 @@ def test_chunks_do_not_change_the_values(paths, model, tmp_path):
             score_vcf(VcfReader(stream, paths["vcf"]), model, read_model_info(paths["model"]), genome,
                       VariantSettings(batch_size=5, chunk_records=chunk), out)
         outputs.append((tmp_path / f"chunk{chunk}.vcf").read_text())
-    assert outputs[0] == outputs[1] and outputs[0].count("DGM_STATUS=scored") == 7
+    assert outputs[0].count("DGM_STATUS=scored") == 7
+    # The same records and fields; the numbers equal to float32 precision (a window predicted in
+    # another batch may differ in its last bits, depending on the CPU's kernels).
+    number = re.compile(r"-?\d+\.?\d*(?:e[-+]?\d+)?")
+    assert number.sub("#", outputs[0]) == number.sub("#", outputs[1])
+    values = [[float(value) for value in number.findall(output)] for output in outputs]
+    assert values[0] == pytest.approx(values[1], rel=1e-4, abs=1e-5)
 
 
 def test_probabilities_at_the_genomes_balance_and_log_odds_ratios_unchanged(paths, model, test_data, tmp_path):
