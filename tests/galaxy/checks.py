@@ -23,7 +23,7 @@ import time
 import urllib.request
 import zipfile
 
-OUR_PACKAGE = "deepgmap-suite"
+from requirements import OUR_PACKAGE  # beside this file, standard library only too
 IMAGE = b"data:image/png;base64,"
 COMMAND_NOT_FOUND = 127  # the shell's exit status when a requirement did not resolve
 
