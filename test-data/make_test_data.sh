@@ -52,16 +52,16 @@ save_model(model, sys.argv[2], info)
 PY
 }
 # A small conv4-FRSS model for the predict-bigwig tests.
-../.venv/bin/deepgmap-train-model --genome genome.fa.gz --windows windows.tsv --width-scale 0.1 --epochs 1 \
-  --steps-per-epoch 20 --batch-size 50 --max-valid-windows 500 --seed 1 -o model.keras
+../.venv/bin/deepgmap-train-model --genome genome.fa.gz --windows windows.tsv --model conv4-frss --width-scale 0.1 \
+  --epochs 1 --steps-per-epoch 20 --batch-size 50 --max-valid-windows 500 --seed 1 -o model.keras
 without_optimizer model.keras model.keras
 # For the Galaxy tests of train-model, predict-bigwig and score-variants (the Tool Shed takes 1 MiB of test data
 # per repository): the windows of the masked genome, and a smaller model of the same classes (the default
 # conv3-FRSS-BN, its global max-pool making it a tenth of model.keras).
 ../.venv/bin/deepgmap-make-training-windows --genome genome_masked.fa.gz --peaks CTCF.bed H3K4me3.narrowPeak \
   --blacklist blacklist.bed --valid-chroms chr22 --keep-negatives 0.1 --seed 1 -o windows_masked.tsv
-../.venv/bin/deepgmap-train-model --genome genome.fa.gz --windows windows.tsv --width-scale 0.1 --epochs 1 \
-  --steps-per-epoch 20 --batch-size 50 --max-valid-windows 500 --seed 1 -o model_small.keras
+../.venv/bin/deepgmap-train-model --genome genome.fa.gz --windows windows.tsv --model conv3-frss-bn --width-scale 0.1 \
+  --epochs 1 --steps-per-epoch 20 --batch-size 50 --max-valid-windows 500 --seed 1 -o model_small.keras
 without_optimizer model_small.keras model_small.keras
 # The merge-bigwigs Galaxy test: that model's tracks over regions.bed from one job per chromosome,
 # and from one job over both (what the merge must give).
