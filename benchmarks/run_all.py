@@ -4,8 +4,9 @@ against deepTools), train (conv4-FRSS training against the GEMM peak), predict (
 against window-by-window prediction, bigWig writing against bare pyBigWig), variants
 (score-variants against the model alone), attribute (each attribution method against the
 model's forward pass, TF-MoDISco's time and memory) and predict_memory (predict-bigwig's peak
-memory against chromosome length at 400 classes, beside the whole chromosome as one chunk) and
-threads (the cores predict-bigwig uses under -p 1, beside -p max). Each benchmark measures its own
+memory against chromosome length at 400 classes, beside the whole chromosome as one chunk),
+threads (the cores predict-bigwig uses under -p 1, beside -p max) and scoring (AUROC, AUPRC and
+peak thresholds of 400 classes against scikit-learn's per-class functions). Each benchmark measures its own
 baseline in the same run and prints the ratio; its output is written, as printed, to a section of
 benchmarks/RESULTS.md with the machine, versions, date and the command that regenerates it.
 Then time_to_accuracy (training minutes to held-out CTCF AUROC 0.80/0.85/0.90 per recipe,
@@ -45,6 +46,7 @@ def commands(scale, gpu):
             ("attribute", ["--regions", sized(2_000, 200), "--ism-regions", sized(20, 4)]),
             ("predict_memory", ["--lengths", *(f"{length * scale:g}" for length in (10, 40))]),
             ("threads", ["--length", f"{3 * scale:g}"]),
+            ("scoring", ["--windows", sized(160_000, 10_000)]),
             ("time_to_accuracy", ["--budget-minutes", f"{10 * scale:g}"]),
             ("genome_scale", [] if scale >= 1 else ["--chroms", "chr20", "chr21", "chr22"])]
 

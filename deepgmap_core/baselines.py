@@ -199,7 +199,7 @@ def baseline_scores(genome, table, held_out, train_rows, known_motifs=None, seed
             continue
         labels = table.labels[rows]
         gc, motif = window_scores(genome, table, rows, scanner, f"baselines ({split})")
-        gc_scores = score_predictions(labels, np.repeat(gc[:, None], labels.shape[1], axis=1), table.class_names)
+        gc_scores = score_predictions(labels, gc, table.class_names)  # one ranking for every class
         chance = chance_scores(labels, table.class_names)
         scores = []
         for i, name in enumerate(table.class_names):

@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from .errors import InputError
+from .scoring import Ranking, precision_recall
 from .windows import LABEL_BLOCK, label_sums
 
 DEFAULT_PEAK_PRECISION = 0.5
@@ -114,10 +115,10 @@ def precision_threshold(truth, scores, precision):
     if not 0 < truth.sum():
         return (FALLBACK_THRESHOLD, None, None,
                 f"no positive valid window: the fixed {FALLBACK_THRESHOLD}, not chosen on data")
-    from sklearn.metrics import precision_recall_curve  # here: the command-line tools import this module for --help
-
-    precisions, recalls, thresholds = precision_recall_curve(truth, scores)
-    precisions, recalls = precisions[:-1], recalls[:-1]   # the last point (recall 0) has no threshold
+    ranking = Ranking(scores)
+    precisions, recalls = precision_recall(*ranking.counts(truth))
+    # From the lowest threshold up: the first reaching the precision, and the lowest of equal F1s.
+    precisions, recalls, thresholds = precisions[::-1], recalls[::-1], ranking.thresholds[::-1]
     reaching = np.flatnonzero(precisions >= precision)
     if len(reaching):
         best = reaching[0]

@@ -13,7 +13,7 @@ from .fileio import provenance_lines
 from .models import ARCHITECTURES, architecture
 from .progress import message, warn
 from .reports import embedded_png, figure_bytes, html_page, pyplot, scores_table
-from .scoring import mean_of, score_predictions
+from .scoring import Ranking, has_both_labels, mean_of, precision_recall, score_predictions
 from .windows import SPLITS, check_table_on_genome
 
 # Mean AUROC, or mean AUPRC over chance, on a training chromosome above the held-out chromosomes'
@@ -21,6 +21,7 @@ from .windows import SPLITS, check_table_on_genome
 OVERFIT_GAP = 0.1
 OVERFITTING_COLUMNS = tuple(f"{metric}_{where}" for metric in ("auroc", "auprc", "prevalence", "auprc_over_chance")
                             for where in ("train", "held_out", "gap") if (metric, where) != ("prevalence", "gap"))
+LEGEND_CURVES = 20  # curves named in the evaluation plot's legend
 
 
 def check_table_for_model(table, info, genome):
@@ -184,26 +185,25 @@ def evaluation_table(results, command_line):
 
 
 def evaluation_curves_png(results, table):
-    """ROC and PR curves per class and split, as PNG bytes."""
-    from sklearn.metrics import precision_recall_curve, roc_curve
-
+    """ROC and PR curves per class and split, as PNG bytes (a legend up to LEGEND_CURVES curves)."""
     figure, (roc_axes, pr_axes) = pyplot().subplots(1, 2, figsize=(11, 4.5))
     for split, (rows, predictions) in results["predictions"].items():
         weights = negative_weights(table, rows)
+        labels = table.labels[rows]
         for i, name in enumerate(table.class_names):
-            truth = table.labels[rows][:, i]
-            if not 0 < truth.sum() < len(truth):
+            true_positives, false_positives = Ranking(predictions[:, i]).counts(labels[:, i], weights)
+            if not has_both_labels(true_positives, false_positives):
                 continue
-            fpr, tpr, _ = roc_curve(truth, predictions[:, i], sample_weight=weights)
-            precision, recall, _ = precision_recall_curve(truth, predictions[:, i], sample_weight=weights)
+            precision, recall = precision_recall(true_positives, false_positives)
             label = f"{name} ({split})"
-            roc_axes.plot(fpr, tpr, label=label)
-            pr_axes.plot(recall, precision, label=label)
+            roc_axes.plot(np.append(0, false_positives / false_positives[-1]), np.append(0, recall), label=label)
+            pr_axes.plot(np.append(0, recall), np.append(1, precision), label=label)
     roc_axes.plot([0, 1], [0, 1], color="grey", linestyle=":")
     roc_axes.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
     pr_axes.set(xlabel="recall", ylabel="precision", title="Precision-recall", ylim=(0, 1.02))
-    for axes in (roc_axes, pr_axes):
-        axes.legend(fontsize=7)
+    if len(roc_axes.lines) - 1 <= LEGEND_CURVES:  # beyond that a legend hides the plot and names nothing legibly
+        for axes in (roc_axes, pr_axes):
+            axes.legend(fontsize=7)
     figure.tight_layout()
     return figure_bytes(figure)
 

@@ -263,6 +263,7 @@ def _train(genome, table, settings, strategy, output, command_line, resume, peak
     x0, y0 = batches[0]
     train_on_batch = train_step(strategy, model, x0[:batch_size // parts], y0[:batch_size // parts])
     labels = table.labels[valid_rows]
+    best_predictions = None  # the best epoch's on the valid windows, which the calibration needs again
     budget_seconds = settings.max_minutes * 60 or math.inf
     # A plain loop of train_on_batch: Keras's fit() on Python data runs a tf.data pipeline whose
     # threads took a third of the two cores here; the next batch is read in a thread instead.
@@ -300,6 +301,7 @@ def _train(genome, table, settings, strategy, output, command_line, resume, peak
         improved = record["valid_mean_auprc"] > state.best_auprc
         if improved:
             state.best_auprc, state.best_epoch = record["valid_mean_auprc"], state.epoch
+            best_predictions = predictions
             save_model(model, best_so_far, model_info(table, settings, state, extra), immediate=True)
         if settings.patience and state.epoch - state.best_epoch >= settings.patience:
             state.stop = f"no improvement in {settings.patience} epochs"
@@ -308,6 +310,7 @@ def _train(genome, table, settings, strategy, output, command_line, resume, peak
                 f"{' (best so far)' if improved else ''}; {record['samples_per_second']:.1f} samples/s, "
                 f"{state.seconds / 60:.1f} min")
         save_model(model, checkpoint, model_info(table, settings, state, extra), immediate=True)
+        del predictions  # before the next epoch's: unless the best, they are not needed again
     if state.stop:
         message(f"stopped after epoch {state.epoch}: {state.stop}; the best model is epoch {state.best_epoch}")
     best, _ = load_model(best_so_far)
@@ -317,9 +320,11 @@ def _train(genome, table, settings, strategy, output, command_line, resume, peak
             best, genome, table, test_rows, batch_size, settings.loader_threads, rc_average=rc_average),
             table.class_names)
     extra["final_metrics"] = final
-    valid_predictions = predict_rows(best, genome, table, valid_rows, batch_size, settings.loader_threads,
-                                     rc_average=rc_average)
-    extra["calibration"] = calibration_entry(table, valid_rows, valid_predictions, peak_precision)
+    if best_predictions is None:  # the best epoch ran before a --resume
+        best_predictions = predict_rows(best, genome, table, valid_rows, batch_size, settings.loader_threads,
+                                        rc_average=rc_average)
+    extra["calibration"] = calibration_entry(table, valid_rows, best_predictions, peak_precision)
+    del best_predictions
     extra["baselines"] = baseline_scores(genome, table, {"valid": valid_rows, "test": test_rows}, train_rows,
                                          known_motifs, settings.seed)
     info = model_info(table, settings, state, extra)

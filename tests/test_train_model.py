@@ -331,6 +331,22 @@ def test_resume_names_every_setting_that_differs(genome, windows, tmp_path):
     assert [record["epoch"] for record in info.state["history"]] == [1, 2]
 
 
+def test_a_resumed_run_whose_best_epoch_ran_before_calibrates_as_the_run_did(genome, windows, tmp_path):
+    """The calibration uses the best epoch's valid predictions, kept from its scoring; a resumed run
+    with no epoch left to run predicts them again from the best model: the same thresholds."""
+    table = read_windows_table(windows)
+    output = str(tmp_path / "m.keras")
+    _, trained = train_model(genome, table, small_settings(), output, "test")
+    for left_by_an_interrupted_run in (".checkpoint.keras", ".best.keras"):
+        shutil.copy(output, output + left_by_an_interrupted_run)
+    _, resumed = train_model(genome, table, small_settings(), output, "test", resume=True)
+    assert [record["epoch"] for record in resumed.state["history"]] == [1]
+    thresholds = [[c[key] for c in info.calibration["classes"]
+                   for key in ("threshold", "threshold_precision", "threshold_recall")] for info in (trained, resumed)]
+    assert thresholds[1] == pytest.approx(thresholds[0], rel=1e-6)
+    assert trained.calibration["valid_windows"] == resumed.calibration["valid_windows"] == 100
+
+
 def write_table(path, rows, classes=("CTCF",)):
     header = "#chrom\tstart\tend\tsplit\t" + "\t".join(classes)
     path.write_text("##tool=make-training-windows\n" + header + "\n" + "".join("\t".join(map(str, r)) + "\n" for r in rows))
