@@ -29,6 +29,7 @@ from .motifs import read_motif_db
 from .progress import ProgressBar, message, warn
 from .reports import embedded_png, figure_bytes, html_page, pyplot, scores_table
 from .scoring import mean_of, score_predictions
+from .settings import PredictSettings
 from .windows import LABEL_BLOCK, check_table_on_genome, label_sums
 
 
@@ -258,6 +259,8 @@ def _train(genome, table, settings, strategy, output, command_line, resume, peak
     message(f"{settings.model} (width x{settings.width_scale}, {model.count_params():,} parameters) on "
             f"{accelerator()}{on_replicas}, recipe {spec.name}: {len(train_rows):,} train, {len(valid_rows):,} "
             f"valid, {len(test_rows):,} test windows; {steps} steps of {batch_size} per epoch{budget}")
+    # Scored in prediction-sized batches: the recipe's small training batches cost a call each.
+    scoring_batch = max(batch_size, PredictSettings.batch_size)
     batches = TrainBatches(genome, table, train_rows, batch_size, steps, settings.seed, spec.max_shift,
                            spec.reverse_complement)
     x0, y0 = batches[0]
@@ -286,7 +289,7 @@ def _train(genome, table, settings, strategy, output, command_line, resume, peak
         if not losses:  # a resumed run with no budget left
             break
         seconds = time.monotonic() - started
-        predictions = predict_rows(model, genome, table, valid_rows, batch_size, settings.loader_threads,
+        predictions = predict_rows(model, genome, table, valid_rows, scoring_batch, settings.loader_threads,
                                    strategy, rc_average)
         state.seconds += time.monotonic() - started  # the budget counts the scoring too
         scores = score_predictions(labels, predictions, table.class_names)
@@ -317,11 +320,11 @@ def _train(genome, table, settings, strategy, output, command_line, resume, peak
     final = {"valid": state.history[state.best_epoch - 1]["valid"]}
     if len(test_rows):
         final["test"] = score_predictions(table.labels[test_rows], predict_rows(
-            best, genome, table, test_rows, batch_size, settings.loader_threads, rc_average=rc_average),
+            best, genome, table, test_rows, scoring_batch, settings.loader_threads, rc_average=rc_average),
             table.class_names)
     extra["final_metrics"] = final
     if best_predictions is None:  # the best epoch ran before a --resume
-        best_predictions = predict_rows(best, genome, table, valid_rows, batch_size, settings.loader_threads,
+        best_predictions = predict_rows(best, genome, table, valid_rows, scoring_batch, settings.loader_threads,
                                         rc_average=rc_average)
     extra["calibration"] = calibration_entry(table, valid_rows, best_predictions, peak_precision)
     del best_predictions

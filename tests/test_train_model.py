@@ -5,6 +5,7 @@ import base64
 import dataclasses
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -247,6 +248,33 @@ def test_cli_writes_model_metrics_and_report(windows, test_data, tmp_path, capsy
     assert "Beside baselines that need no training" in html and "C055:CTCF" in html
     err = capsys.readouterr().err
     assert "epoch 2:" in err and "samples/s" in err and "best model" in err and "GC AUROC" in err
+
+
+def test_the_log_names_ten_classes_and_the_metrics_all(windows, test_data, tmp_path, capsys):
+    """With hundreds of classes a line per class would bury the log: it names the first ten
+    (scores and peak thresholds) and counts the rest, which --metrics lists."""
+    wide = tmp_path / "wide.tsv"
+    with open(windows) as source, open(wide, "w") as target:
+        for line in source:
+            cells = line.rstrip("\n").split("\t")
+            if line.startswith("##"):
+                target.write(line)
+                continue
+            labels = [f"{name}_{copy}" for copy in range(6) for name in cells[4:]] if line.startswith("#") \
+                else cells[4:] * 6
+            target.write("\t".join(cells[:4] + labels) + "\n")
+    metrics = tmp_path / "metrics.tsv"
+    assert train_main(["--genome", str(test_data / "genome.fa.gz"), "--windows", str(wide), "--width-scale", str(TINY),
+                       "--epochs", "1", "--steps-per-epoch", "1", "--batch-size", "20", "--max-valid-windows", "200",
+                       "-o", str(tmp_path / "m.keras"), "--metrics", str(metrics)]) == 0
+    err = capsys.readouterr().err
+    (best,) = [line for line in err.splitlines() if line.startswith("best model")]
+    assert len(re.findall(r"\w+_\d AUROC", best)) == 10 and "H3K4me3_4" in best and "CTCF_5" not in best
+    assert best.endswith("and 2 more classes (--metrics has every class)")
+    assert sum(": positive fraction" in line for line in err.splitlines()) == 10
+    assert "2 more classes calibrated" in err
+    best_rows = [line.split("\t")[2] for line in open(metrics) if line.startswith("best\t")]
+    assert len(best_rows) == 12 and "H3K4me3_5" in best_rows
 
 
 def test_resume_after_a_real_interruption(windows, test_data, tmp_path):

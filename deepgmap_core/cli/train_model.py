@@ -14,6 +14,7 @@ from .common import (add_backend_threads_argument, add_genome_argument, add_seed
                      finite_float, import_keras, make_parser, non_negative_int, positive_int, run_tool, settings_from)
 
 PROG = "deepgmap-train-model"
+LOGGED_CLASSES = 10  # the log names this many classes' scores and thresholds; --metrics has them all
 RECIPE_HELP = RECIPES_DOC.split("\n\n", 1)[1].strip()
 
 DESCRIPTION = f"""\
@@ -132,11 +133,15 @@ def run(args, argv):
     if args.report:
         with atomic_output(args.report) as stream:
             stream.write(report_html(info).encode())
+    more = len(info.class_names) - LOGGED_CLASSES
     for split, scores in info.final_metrics.items():
         message(f"best model (epoch {info.state['best_epoch']}) on {split}: "
-                + beside_baselines(scores, info.baselines.get(split, [])))
-    for line in calibration_lines(info):
+                + beside_baselines(scores[:LOGGED_CLASSES], info.baselines.get(split, []))
+                + (f" and {more:,} more classes (--metrics has every class)" if more > 0 else ""))
+    for line in calibration_lines(info)[:LOGGED_CLASSES]:
         message(line)
+    if more > 0:
+        message(f"{more:,} more classes calibrated: the model file has every class's threshold")
 
 
 def main(argv=None):
