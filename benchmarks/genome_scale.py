@@ -7,9 +7,10 @@ folder outside the repository. Then each step runs as its own process, timed wit
 memory (/usr/bin/time), beside the table's size on disk:
   make-training-windows   the whole genome with --classes classes (chr8 test, chr9 valid), and
                           with 100 of them for the read goal
-  table read              read_windows_table on both tables, and the reader it replaced (kept in
+  table read              read_windows_table on both tables with --threads threads (as the
+                          tools read it), and the reader it replaced (kept in
                           tests/test_windows_reader.py) on the first --old-rows rows of the
-                          100-class table, in the same run
+                          100-class table beside this reader in one thread, in the same run
   train-model start-up    the --classes table: from the command to its first step (the table
                           read and checked, a narrow model built), and the whole one-step run
                           (at most 2,000 valid and test windows scored)
@@ -137,14 +138,14 @@ def train_start_up(command):
     return start_up, (time.monotonic() - started, usage.ru_maxrss * 1024 / GB)
 
 
-def read_in_child(reader, path):
-    """The command of one table read by `reader` (module, function), in a process of its own: it
-    prints the rows read and the seconds taken."""
+def read_in_child(reader, path, *arguments):
+    """The command of one table read by `reader` (module, function) with `arguments` after the
+    path, in a process of its own: it prints the rows read and the seconds taken."""
     code = ("import sys, time\n"
             f"sys.path[:0] = [{str(REPO)!r}, {str(REPO / 'tests')!r}]\n"
             f"from {reader[0]} import {reader[1]} as read\n"
             "started = time.perf_counter()\n"
-            f"table = read({str(path)!r})\n"
+            f"table = read({', '.join(map(repr, (str(path), *arguments)))})\n"
             "print(len(table.starts), time.perf_counter() - started)\n")
     return [sys.executable, "-c", code]
 
@@ -189,12 +190,13 @@ def main():
                 f"on disk  {goal}")
         say()
         for n_classes, path in tables.items():
-            seconds, peak, out, *_ = measured(read_in_child(("deepgmap_core.windows", "read_windows_table"), path),
-                                              "table read")
+            seconds, peak, out, *_ = measured(read_in_child(("deepgmap_core.windows", "read_windows_table"), path,
+                                                            args.threads), "table read")
             rows, inside = int(out.split()[0]), float(out.split()[1])
             goal = f"goal >= 1,000,000 rows/s: {verdict(rows / inside >= 1e6)}" if n_classes == 100 else ""
-            say(f"table read, {n_classes} classes: {rows:,} rows in {inside:5.1f} s = {rows / inside:10,.0f} rows/s, "
-                f"peak {peak:5.2f} GB ({peak / (path.stat().st_size / GB):.2f} x the table on disk)  {goal}")
+            say(f"table read, {n_classes} classes, {args.threads} threads: {rows:,} rows in {inside:5.1f} s = "
+                f"{rows / inside:10,.0f} rows/s, peak {peak:5.2f} GB ({peak / (path.stat().st_size / GB):.2f} x the "
+                f"table on disk)  {goal}")
         head, rows = work / "windows.head.tsv", 0
         with open(tables[read_classes]) as source, open(head, "w") as target:
             for line in source:
@@ -203,7 +205,7 @@ def main():
                 if rows == args.old_rows:
                     break
         for name, reader in (("the reader it replaced", ("test_windows_reader", "reference_read_windows_table")),
-                             ("this reader", ("deepgmap_core.windows", "read_windows_table"))):
+                             ("this reader, 1 thread", ("deepgmap_core.windows", "read_windows_table"))):
             seconds, peak, out, *_ = measured(read_in_child(reader, head), "table read")
             rows, inside = int(out.split()[0]), float(out.split()[1])
             say(f"  {name:>24}, first {rows:,} rows of the {read_classes}-class table: {rows / inside:10,.0f} rows/s, "

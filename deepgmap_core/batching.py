@@ -2,12 +2,12 @@
 in order (training, evaluation and prediction share them)."""
 
 import math
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from .distribute import predict_on_replicas
 from .genome import one_hot_windows, reverse_complement_one_hot
+from .parallel import in_order
 from .windows import SPLITS
 
 
@@ -29,13 +29,7 @@ def prefetched(batches, threads=1):
     """The items of `batches` in order, each read ahead by a pool of `threads` while earlier ones
     are being used (sequence reads and one-hot encoding release the GIL). On a GPU a step can
     take less time than reading one batch of windows from a bgzip FASTA: there, use several."""
-    with ThreadPoolExecutor(threads) as pool:
-        upcoming = [pool.submit(batches.__getitem__, i) for i in range(min(threads, len(batches)))]
-        for index in range(len(batches)):
-            current = upcoming.pop(0).result()
-            if index + threads < len(batches):
-                upcoming.append(pool.submit(batches.__getitem__, index + threads))
-            yield current
+    return in_order(batches.__getitem__, range(len(batches)), threads)
 
 
 class _OrderedBatches:

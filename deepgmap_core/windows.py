@@ -9,6 +9,7 @@ import functools
 import math
 import zlib
 from concurrent.futures import ThreadPoolExecutor
+from collections import namedtuple
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,6 +18,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from .errors import InputError
 from .fileio import open_text, provenance_lines
 from .genome import ACGT_BYTES, ONE_HOT_ORDER, gc_mask, non_acgt_mask
+from .parallel import in_order
 from .progress import ProgressBar
 
 RULES = ("summit", "overlap", "any")
@@ -508,20 +510,21 @@ def check_table_on_genome(table, genome):
                          f"windows were made on?")
 
 
-def read_windows_table(path):
+def read_windows_table(path, threads=1):
     """Read a windows table (plain or gzip) back: provenance, class names, columns. Cells are
     checked as make-training-windows writes them (InputError naming the file and the first bad line).
 
-    The body is parsed as bytes with numpy, a block of lines at a time, never a Python object per
-    row: each line is found by its newline, its labels are the bytes at fixed places before it,
-    its numbers are summed from their digits, and chromosome names are decoded once per name and block.
+    The body is parsed as bytes with numpy, a block of lines at a time (`threads` blocks at once),
+    never a Python object per row: each line is found by its newline, its labels are the bytes at
+    fixed places before it, its numbers are summed from their digits, and chromosome names are
+    decoded once per name and block.
     """
     with open_text(path, "windows table") as handle:
         stream = handle.buffer  # plain or gzip bytes; a truncated gzip raises InputError on read()
         metadata, header, header_lines, body_start = _read_header(stream, path)
         body = _TableBody(path, len(header) - 4, header_lines)
-        for text in _body_blocks(stream, body_start):
-            body.add(text)
+        for block in in_order(body.parse, _body_blocks(stream, body_start), threads):
+            body.add(block)
     return WindowsTable(metadata, header[4:], *body.joined())
 
 
@@ -591,7 +594,9 @@ class _TableBody:
         self.digit_bit, self.tab_and_one = (np.frombuffer(pair * (lane_bytes // 2), self.label_lane)[0]
                                             for pair in (b"\0\1", b"\t1"))
 
-    def add(self, text):
+    def parse(self, text):
+        """A _Block of `text` (whole lines), parsed and checked on its own: blocks can be parsed
+        in threads and added in order."""
         padded = np.concatenate([np.zeros(_PAD_BEFORE, np.uint8), np.frombuffer(text, np.uint8),
                                  np.zeros(_PAD_AFTER, np.uint8)])
         line_ends = np.flatnonzero(padded == _NEWLINE)
@@ -605,35 +610,34 @@ class _TableBody:
         split_codes, split_lengths = _split_codes(padded, labels_start)
         pairs = sliding_window_view(padded, 2 * self.n_classes)[np.maximum(labels_start, 0)]
         wrong_pairs = ((pairs.view(self.label_lane) | self.digit_bit) != self.tab_and_one).any(axis=1)
-        if self.first_width is None:
-            self.first_width = int(ends[0] - starts[0])
         ok &= (three_tabs & (tab3 + 1 + split_lengths == first_length) & good_starts & good_ends
-               & (split_codes >= 0) & ~wrong_pairs & (ends > starts) & (ends - starts == self.first_width))
-        if not ok.all():
-            self._refuse(padded, line_starts, line_ends, int(np.argmin(ok)))
-        for name, rows in (("chrom_codes", self._chrom_codes(padded, line_starts, tab1)), ("starts", starts),
-                           ("ends", ends), ("split_codes", split_codes), ("labels", pairs[:, 1::2] - np.uint8(_ZERO))):
-            self.columns[name].append(rows)
-        self.rows += len(line_starts)
+               & (split_codes >= 0) & ~wrong_pairs & (ends > starts))
+        return _Block(padded, line_starts, line_ends, ok, _chrom_runs(padded, line_starts, tab1), starts, ends,
+                      split_codes, pairs[:, 1::2] - np.uint8(_ZERO))
 
-    def _refuse(self, padded, line_starts, line_ends, row):
-        line = padded[line_starts[row]:line_ends[row]].tobytes()
+    def add(self, block):
+        """Append a parsed block, checked against the body so far (its first row's width)."""
+        if self.first_width is None:
+            self.first_width = int(block.ends[0] - block.starts[0])
+        ok = block.ok & (block.ends - block.starts == self.first_width)
+        if not ok.all():
+            self._refuse(block, int(np.argmin(ok)))
+        for name, rows in (("chrom_codes", self._chrom_codes(*block.chrom_runs)), ("starts", block.starts),
+                           ("ends", block.ends), ("split_codes", block.split_codes), ("labels", block.labels)):
+            self.columns[name].append(rows)
+        self.rows += len(block.line_starts)
+
+    def _refuse(self, block, row):
+        line = block.padded[block.line_starts[row]:block.line_ends[row]].tobytes()
         first_width = None if self.rows + row == 0 else self.first_width
         raise InputError(f"{self.path}:{self.header_lines + self.rows + row + 1}: "
                          f"{_line_problem(line, self.n_classes + 4, first_width)}")
 
-    def _chrom_codes(self, padded, line_starts, name_lengths):
-        """Each row's chromosome code; names are compared as bytes and decoded once per name."""
-        width = _lane_width(int(name_lengths.max()))
-        names = sliding_window_view(padded, width)[line_starts]
-        names *= np.arange(width) < name_lengths[:, None]
-        lanes = names.view(np.uint64)
-        # Rows come sorted by chromosome: the names are looked up once per run of one name.
-        runs = np.concatenate([[0], np.flatnonzero(_or_columns(lanes[1:] != lanes[:-1])) + 1])
-        distinct, run_names = np.unique(names[runs].view(f"V{width}").ravel(), return_inverse=True)
+    def _chrom_codes(self, names, run_names, run_lengths):
+        """Each row's chromosome code (_chrom_runs); names are decoded once per name and block."""
         codes = np.array([self.chrom_codes.setdefault(name.tobytes().rstrip(b"\0").decode("utf-8", "replace"),
-                                                      len(self.chrom_codes)) for name in distinct], dtype=np.int32)
-        return np.repeat(codes[run_names], np.diff(np.append(runs, len(line_starts))))
+                                                      len(self.chrom_codes)) for name in names], dtype=np.int32)
+        return np.repeat(codes[run_names], run_lengths)
 
     def joined(self):
         """chroms, starts, ends, splits and labels of the whole body."""
@@ -641,6 +645,22 @@ class _TableBody:
         starts, ends = (self.columns[name].joined((), np.int64) for name in ("starts", "ends"))
         splits = np.array(SPLITS)[self.columns["split_codes"].joined((), np.int8)]
         return chroms, starts, ends, splits, self.columns["labels"].joined((self.n_classes,), np.uint8)
+
+
+_Block = namedtuple("_Block", "padded line_starts line_ends ok chrom_runs starts ends split_codes labels")
+
+
+def _chrom_runs(padded, line_starts, name_lengths):
+    """The distinct chromosome names (bytes) of a block's rows, and per run of rows with one name
+    (rows come sorted by chromosome) the index of its name and its length: names are compared as
+    bytes a lane at a time, not decoded per row."""
+    width = _lane_width(int(name_lengths.max()))
+    names = sliding_window_view(padded, width)[line_starts]
+    names *= np.arange(width) < name_lengths[:, None]
+    lanes = names.view(np.uint64)
+    runs = np.concatenate([[0], np.flatnonzero(_or_columns(lanes[1:] != lanes[:-1])) + 1])
+    distinct, run_names = np.unique(names[runs].view(f"V{width}").ravel(), return_inverse=True)
+    return distinct, run_names, np.diff(np.append(runs, len(line_starts)))
 
 
 class _Rows:

@@ -1,6 +1,7 @@
 """The vectorised windows-table reader against the reader it replaced (kept below as the oracle):
 the same columns on the real table, on tables made by make-training-windows and on generated
-edge cases, read in one block and in blocks of a few lines; a bad cell still names its line."""
+edge cases, read in one block and in blocks of a few lines (in one thread and in three); a bad
+cell still names its line."""
 
 import gzip
 
@@ -12,6 +13,7 @@ from deepgmap_core.cli.make_training_windows import main
 from deepgmap_core.errors import InputError
 from deepgmap_core.fileio import open_text
 from deepgmap_core.genome import ONE_HOT_ORDER
+from deepgmap_core.parallel import in_order
 from deepgmap_core.windows import SPLITS, format_rows, read_windows_table
 
 
@@ -64,12 +66,15 @@ def reference_read_windows_table(path):
                                 rows[:, 4:].astype(np.uint8))
 
 
-@pytest.fixture(params=["one block", "blocks of a few lines"])
+@pytest.fixture(params=["one block", "blocks of a few lines", "blocks of a few lines in 3 threads"])
 def block_size(request, monkeypatch):
     """Every test runs with the reader's block size and with blocks of ~300 bytes, so that lines,
-    line numbers and names are carried across many block boundaries."""
+    line numbers and names are carried across many block boundaries, and with those blocks parsed
+    by 3 threads (added in order, so the same columns and the same first bad line)."""
     if request.param != "one block":
         monkeypatch.setattr(windows, "_BODY_BLOCK", 300)
+    if request.param.endswith("threads"):
+        monkeypatch.setattr(windows, "in_order", lambda function, items, threads: in_order(function, items, 3))
     return request.param
 
 

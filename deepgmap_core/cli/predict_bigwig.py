@@ -88,7 +88,7 @@ def build_parser():
                         help="shared: compute the convolutions of overlapping windows once (2.5x faster on a CPU, "
                              "same values; models that cannot are scored per window); per-window: each window "
                              "alone (faster on a GPU, whole batches in parallel); auto: shared on a CPU only")
-    add_backend_threads_argument(parser, "reading windows ahead of them")
+    add_backend_threads_argument(parser, "reading windows ahead of them and the --evaluate table")
     parser.add_argument("--outdir", required=True, help="folder for the tracks (created if missing)")
     parser.add_argument("--bedgraph", action="store_true", help="write bedGraph text instead of bigWig")
     parser.add_argument("--peaks-out", metavar="DIR", help="folder for one narrowPeak per class")
@@ -140,7 +140,7 @@ def run(args, argv):
         raise InputError("--saliency-method ism needs --saliency (and --regions)")
     if args.motif_db and not args.evaluate:
         raise InputError("--motif-db needs --evaluate (the motif is a baseline for the evaluation)")
-    table = read_windows_table(args.evaluate) if args.evaluate else None
+    table = read_windows_table(args.evaluate, args.threads) if args.evaluate else None
     known_motifs = read_motif_db(args.motif_db) if args.motif_db else None
     model, info = load_model(args.model, compile=False)
     stride = args.stride or info.stride

@@ -99,7 +99,8 @@ def build_parser():
     parser.add_argument("--peak-precision", type=finite_float, default=DEFAULT_PEAK_PRECISION, metavar="P",
                         help="precision on the valid windows that each class's peak threshold must reach (see above)")
     add_seed_argument(parser)
-    add_backend_threads_argument(parser, "reading and encoding batches ahead of them (a GPU needs several)")
+    add_backend_threads_argument(parser, "reading the windows table and reading and encoding batches ahead of them "
+                                         "(a GPU needs several)")
     parser.add_argument("--distribute", choices=DISTRIBUTE_MODES,
                         help="split every batch over replicas with tf.distribute (TensorFlow backend): mirrored = "
                              "the GPUs of this machine; multi-worker = several machines, each running this command "
@@ -120,7 +121,7 @@ def run(args, argv):
 
     settings = settings_from(TrainSettings, args, loader_threads=args.threads, distribute=args.distribute or "")
     settings.check()
-    table = read_windows_table(args.windows)
+    table = read_windows_table(args.windows, args.threads)
     with output_lock(args.output, PROG), Genome(args.genome) as genome:
         _, info = train_model(genome, table, settings, args.output, command_line(PROG, argv), args.resume,
                               args.peak_precision, args.motif_db)
