@@ -13,7 +13,7 @@ from .fileio import provenance_lines
 from .models import ARCHITECTURES, architecture
 from .progress import message, warn
 from .reports import embedded_png, figure_bytes, html_page, pyplot, scores_table
-from .scoring import Ranking, has_both_labels, mean_of, precision_recall, score_predictions
+from .scoring import Ranking, has_both_labels, mean_of, precision_recall, roc_points, score_predictions
 from .windows import SPLITS, check_table_on_genome
 
 # Mean AUROC, or mean AUPRC over chance, on a training chromosome above the held-out chromosomes'
@@ -196,7 +196,7 @@ def evaluation_curves_png(results, table):
                 continue
             precision, recall = precision_recall(true_positives, false_positives)
             label = f"{name} ({split})"
-            roc_axes.plot(np.append(0, false_positives / false_positives[-1]), np.append(0, recall), label=label)
+            roc_axes.plot(*roc_points(true_positives, false_positives), label=label)
             pr_axes.plot(np.append(0, recall), np.append(1, precision), label=label)
     roc_axes.plot([0, 1], [0, 1], color="grey", linestyle=":")
     roc_axes.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")

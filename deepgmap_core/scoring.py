@@ -48,12 +48,18 @@ def precision_recall(true_positives, false_positives):
     return precision, true_positives / true_positives[-1]
 
 
+def roc_points(true_positives, false_positives):
+    """(false positive rates, true positive rates) at each threshold of Ranking.counts, from the origin."""
+    return (np.append(0.0, false_positives) / false_positives[-1],
+            np.append(0.0, true_positives) / true_positives[-1])
+
+
 def auroc(true_positives, false_positives):
     """Area under the ROC curve (trapezoids from the origin); NaN without both labels."""
     if not has_both_labels(true_positives, false_positives):
         return math.nan
-    return float(np.trapezoid(np.append(0.0, true_positives) / true_positives[-1],
-                              np.append(0.0, false_positives) / false_positives[-1]))
+    false_rates, true_rates = roc_points(true_positives, false_positives)
+    return float(np.trapezoid(true_rates, false_rates))
 
 
 def average_precision(true_positives, false_positives):

@@ -8,8 +8,8 @@ a window index range is computed per peak, never a loop per window or per base.
 import functools
 import math
 import zlib
-from concurrent.futures import ThreadPoolExecutor
 from collections import namedtuple
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
