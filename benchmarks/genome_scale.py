@@ -6,7 +6,8 @@ shared pool of sites, as cell types share regulatory elements) are written once 
 folder outside the repository. Then each step runs as its own process, timed with its peak
 memory (/usr/bin/time), beside the table's size on disk:
   make-training-windows   the whole genome with --classes classes (chr8 test, chr9 valid), and
-                          with 100 of them for the read goal
+                          with 100 of them for the read goal; its first step, reading the peak
+                          files, alone, beside the line-at-a-time reader (for odd files)
   table read              read_windows_table on both tables with --threads threads (as the
                           tools read it), and the reader it replaced (kept in
                           tests/test_windows_reader.py) on the first --old-rows rows of the
@@ -150,6 +151,21 @@ def read_in_child(reader, path, *arguments):
     return [sys.executable, "-c", code]
 
 
+def peak_read_in_child(paths, threads, line_reader):
+    """The command that reads the peak files as make-training-windows does (`threads` at once),
+    with the line-at-a-time reader if `line_reader`, in a process of its own: it prints the
+    records read and the seconds taken."""
+    code = ("import sys, time\n"
+            f"sys.path[:0] = [{str(REPO)!r}]\n"
+            "from deepgmap_core import peaks\n"
+            "from deepgmap_core.parallel import in_order\n"
+            + ("peaks._parse_bytes = lambda data: None\n" if line_reader else "") +
+            "started = time.perf_counter()\n"
+            f"records = sum(p.count for p in in_order(peaks.read_peaks, sys.argv[1:], {threads}))\n"
+            "print(records, time.perf_counter() - started)\n")
+    return [sys.executable, "-c", code, *paths]
+
+
 def verdict(met):
     return "met" if met else "NOT MET"
 
@@ -188,6 +204,11 @@ def main():
             goal = f"goal < 120 s and < 2 GB: {verdict(seconds < 120 and peak < 2)}" if n_classes == len(peaks) else ""
             say(f"make-training-windows, {n_classes} classes: {seconds:6.1f} s, peak {peak:5.2f} GB; table {on_disk:5.2f} GB "
                 f"on disk  {goal}")
+        for name, line_reader in (("read_peaks", False), ("the line-at-a-time reader", True)):
+            seconds, peak, out, *_ = measured(peak_read_in_child(peaks, args.threads, line_reader), "peak files read")
+            records, inside = int(out.split()[0]), float(out.split()[1])
+            say(f"  peak files read by {name:>25}, {args.threads} threads: {records:,} records in {inside:5.1f} s = "
+                f"{records / inside:10,.0f} records/s, peak {peak:5.2f} GB")
         say()
         for n_classes, path in tables.items():
             seconds, peak, out, *_ = measured(read_in_child(("deepgmap_core.windows", "read_windows_table"), path,

@@ -1,17 +1,22 @@
 """Peak and region files: BED (3+ columns) and narrowPeak (summit offset in column 10), gzip allowed."""
 
 import os
-import re
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from .errors import InputError
 from .fileio import open_text
+from .text_columns import LANE, NEWLINE, TAB, decoded, name_runs, padded_lines, unix_line_ends, whole_numbers
 
 _HEADER_PREFIXES = ("#", "track", "browser")
-# A comment/track/browser line or a blank one (whitespace other than the line break).
-_SKIPPED_LINE = re.compile(r"^(?:#|track|browser|[^\S\n]*$)", re.MULTILINE)
+# NUL, and the bytes that str.splitlines() takes for line breaks besides CR and LF: a file holding
+# any is read as text, so that both readers see the same lines.
+_ODD_BYTES = (b"\0", b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e")
+_MAX_NAME = 1024  # bytes of the longest chromosome name parsed as bytes (longer ones: as text)
+_HASH, _MINUS, _ONE = ord("#"), ord("-"), ord("1")
+_BLANK_STARTS = np.frombuffer(b" \t\x1f", np.uint8)  # first bytes of a line that may be only white space
 
 
 @dataclass
@@ -74,23 +79,69 @@ def default_class_name(path):
     return stem if extension.lower() in {".bed", ".narrowpeak", ".broadpeak", ".txt", ".tsv", ".encodepeak"} else name
 
 
-def _parse_fast(lines, has_summit):
-    """Integer columns (start, end[, summit offset]) of tab-separated lines, in C; ValueError on any fault."""
-    columns = (1, 2, 9) if has_summit else (1, 2)
-    table = np.loadtxt(lines, dtype=np.int64, delimiter="\t", usecols=columns, ndmin=2)
-    return [line.split("\t", 1)[0] for line in lines], table
+def _parse_bytes(data):
+    """(chromosome names, each record's name index, integer columns (start, end[, summit offset]),
+    line numbers) of a file read as bytes with numpy, when every record has the first one's number
+    of tab-separated cells and plain whole numbers in them (and the file only ASCII); None for
+    any other file (read as text by _parse_text, which accepts more and names a bad line) and
+    for one without a record."""
+    if not data.isascii() or any(odd in data for odd in _ODD_BYTES):
+        return None
+    if not data.endswith((b"\n", b"\r")):
+        data += b"\n"
+    padded, line_starts, line_ends = padded_lines(unix_line_ends(data, len(data)), _MAX_NAME + LANE)
+    heads = sliding_window_view(padded, LANE)[line_starts].view("<u8").ravel()  # each line's first 8 bytes
+    first = padded[line_starts]
+    skipped = (first == _HASH) | (first == NEWLINE) | _starts_with(heads, b"track") | _starts_with(heads, b"browser")
+    for line in np.flatnonzero(np.isin(first, _BLANK_STARTS)):  # rare: a line starting with white space
+        skipped[line] = not padded[line_starts[line]:line_ends[line]].tobytes().decode().strip()
+    rows = np.flatnonzero(~skipped)
+    if len(rows) == 0:
+        return None
+    tabs = np.flatnonzero(padded == TAB)
+    tab_lines = np.searchsorted(line_ends, tabs)
+    counts = np.bincount(tab_lines, minlength=len(line_starts))[rows]
+    if counts[0] < 2 or (counts != counts[0]).any():
+        return None
+    # Per record, the byte before each cell (the line's start - 1, then its tabs) and its newline.
+    bounds = np.column_stack([line_starts[rows] - 1, tabs[~skipped[tab_lines]].reshape(len(rows), -1),
+                              line_ends[rows]])
+    cells = [2, 3, 10] if counts[0] >= 9 else [2, 3]
+    numbers, good = zip(*(whole_numbers(padded, bounds[:, k], bounds[:, k] - bounds[:, k - 1] - 1) for k in cells))
+    numbers, good = list(numbers), list(good)
+    if len(cells) == 3:  # a narrowPeak summit offset of -1: none
+        cell = bounds[:, 9] + 1
+        none = (bounds[:, 10] - cell == 2) & (padded[cell] == _MINUS) & (padded[cell + 1] == _ONE)
+        numbers[2], good[2] = np.where(none, -1, numbers[2]), good[2] | none
+    name_lengths = bounds[:, 1] - bounds[:, 0] - 1
+    if not np.logical_and.reduce(good).all() or name_lengths.max() > _MAX_NAME:
+        return None
+    names, run_names, run_lengths = name_runs(padded, line_starts[rows], name_lengths)
+    return [decoded(name) for name in names], np.repeat(run_names, run_lengths), np.column_stack(numbers), rows + 1
 
 
-def _parse_checked(lines, line_numbers, path, has_summit):
-    """The same as _parse_fast one line at a time: accepts any whitespace as separator and
-    raises InputError naming the first line that cannot be read."""
+def _starts_with(heads, prefix):
+    """Which of the lines' first 8 bytes (little-endian numbers) begin with `prefix`."""
+    return heads & np.uint64((1 << 8 * len(prefix)) - 1) == int.from_bytes(prefix, "little")
+
+
+def _parse_text(text, path, what):
+    """_parse_bytes's result for any file, a line at a time: comment, track, browser and blank
+    lines are skipped, cells are separated by tabs (or any white space on a line without three
+    tab-separated cells), and the first line that cannot be read raises InputError naming it."""
+    records = [(number, line) for number, line in enumerate(text.splitlines(), 1)
+               if line.strip() and not line.startswith(_HEADER_PREFIXES)]
+    if not records:
+        raise InputError(f"{path}: empty {what}: no BED records")
+    first = records[0][1]
+    has_summit = len(first.split("\t") if "\t" in first else first.split()) >= 10
+    needed = 10 if has_summit else 3
     chroms, rows = [], []
-    for line, line_number in zip(lines, line_numbers):
+    for number, line in records:
         fields = line.split("\t")
         if len(fields) < 3:
             fields = line.split()
-        where = f"{path}:{line_number}: malformed {'narrowPeak' if has_summit else 'BED'} line"
-        needed = 10 if has_summit else 3
+        where = f"{path}:{number}: malformed {'narrowPeak' if has_summit else 'BED'} line"
         if len(fields) < needed:
             raise InputError(f"{where}: {len(fields)} column(s), at least {needed} needed")
         try:
@@ -104,7 +155,8 @@ def _parse_checked(lines, line_numbers, path, has_summit):
                 raise InputError(f"{where}: summit offset (column 10) must be an integer, got {fields[9]!r}") from None
         rows.append(row)
         chroms.append(fields[0])
-    return chroms, np.array(rows, dtype=np.int64)
+    names, index = np.unique(np.array(chroms), return_inverse=True)
+    return names.tolist(), index, np.array(rows, dtype=np.int64), np.array([number for number, _ in records])
 
 
 def _first_fault(bad, line_numbers, path, text):
@@ -118,41 +170,28 @@ def read_peaks(path, what="peak file"):
     Summits are narrowPeak column 10 (offset from the start; -1 = none) when the first
     record has 10 or more columns, else the midpoint. Comment, 'track' and 'browser' lines
     are skipped. Malformed lines and files without a single record raise InputError
-    naming the file and line.
+    naming the file and line. Files of plain tab-separated records (nearly all) are parsed
+    as bytes with numpy, never a Python object per line.
     """
     with open_text(path, what) as handle:
-        text = handle.read()
-    lines = text.splitlines()
-    line_numbers = np.arange(1, len(lines) + 1)
-    # Most files have no line to skip: one regex scan (past the final line break) instead of a loop.
-    if _SKIPPED_LINE.search(text[:-1] if text.endswith("\n") else text):
-        skip = np.array([not line.strip() or line.startswith(_HEADER_PREFIXES) for line in lines], dtype=bool)
-        lines = [line for line, skipped in zip(lines, skip) if not skipped]
-        line_numbers = line_numbers[~skip]
-    if not lines:
-        raise InputError(f"{path}: empty {what}: no BED records")
-    first = lines[0].split("\t") if "\t" in lines[0] else lines[0].split()
-    has_summit = len(first) >= 10
-    try:
-        chroms, table = _parse_fast(lines, has_summit)
-    except ValueError:
-        chroms, table = _parse_checked(lines, line_numbers, path, has_summit)
+        data = handle.buffer.read()
+    parsed = _parse_bytes(data) or _parse_text(data.decode("utf-8", "replace"), path, what)
+    chrom_names, chrom_index, table, line_numbers = parsed
     starts, ends = table[:, 0], table[:, 1]
     _first_fault(starts < 0, line_numbers, path, "malformed BED line: start < 0")
     _first_fault(ends <= starts, line_numbers, path, "malformed BED line: end <= start")
     summits = (starts + ends) // 2
-    if has_summit:
+    if table.shape[1] == 3:
         offsets = table[:, 2]
         _first_fault((offsets < -1) | (offsets >= ends - starts), line_numbers, path,
                      "malformed narrowPeak line: summit offset (column 10) outside the peak")
         summits = np.where(offsets == -1, summits, starts + offsets)
-    chrom_names, chrom_index = np.unique(np.array(chroms), return_inverse=True)
     order = np.lexsort((starts, chrom_index))
     bounds = np.searchsorted(chrom_index[order], np.arange(len(chrom_names) + 1))
     by_chrom = {}
-    for i, chrom in enumerate(chrom_names):
+    for i in np.argsort(chrom_names, kind="stable"):
         rows = order[bounds[i]:bounds[i + 1]]
-        by_chrom[str(chrom)] = Intervals(starts[rows], ends[rows], summits[rows], line_numbers[rows])
+        by_chrom[chrom_names[i]] = Intervals(starts[rows], ends[rows], summits[rows], line_numbers[rows])
     return PeakSet(path, by_chrom)
 
 

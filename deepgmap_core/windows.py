@@ -5,7 +5,6 @@ before the chromosome end. All work is per chromosome with numpy interval arithm
 a window index range is computed per peak, never a loop per window or per base.
 """
 
-import functools
 import math
 import zlib
 from collections import namedtuple
@@ -20,6 +19,8 @@ from .fileio import open_text, provenance_lines
 from .genome import ACGT_BYTES, ONE_HOT_ORDER, gc_mask, non_acgt_mask
 from .parallel import in_order
 from .progress import ProgressBar
+from .text_columns import (LANE, MAX_DIGITS, TAB, ZERO, decoded, lane_width, name_runs, padded_lines,
+                           unix_line_ends, whole_numbers)
 
 RULES = ("summit", "overlap", "any")
 SPLITS = ("train", "valid", "test")
@@ -468,13 +469,8 @@ class WindowsTable:
 # block for the next, not map fresh zeroed pages: 1.9 M rows/s at 100 classes against 1.2 M with 32 MB.
 _BODY_BLOCK = 1 << 22
 _SLAB_BYTES = 1 << 26  # blocks' columns are gathered in allocations of this size (see _Rows)
-_MAX_DIGITS = 18  # every whole number of up to 18 digits fits in an int64
 _MAX_FIRST_COLUMNS = 4096  # bytes of chrom, start, end and split with their tabs: bounds a gather
-_LANE = 8  # gathers are a multiple of 8 bytes wide: a row's test results are then ORed 8 at a time
-_PAD_BEFORE, _PAD_AFTER = 24, _MAX_FIRST_COLUMNS + 2 * _LANE  # zeros around a block: no gather runs off it
-_TAB, _NEWLINE, _ZERO = 9, 10, 48
-_EXPONENTS = np.arange(_PAD_BEFORE - 1, -1, -1)
-_PLACE_VALUES = np.where(_EXPONENTS < _MAX_DIGITS, 10 ** np.minimum(_EXPONENTS, _MAX_DIGITS - 1), 0)
+_PAD_AFTER = _MAX_FIRST_COLUMNS + 2 * LANE  # zeros after a block: no gather runs off it
 # Each split as the little-endian number of its bytes with the tab before it, and its length.
 _SPLIT_CELLS = [(int.from_bytes(f"\t{split}".encode(), "little"), len(split)) for split in SPLITS]
 
@@ -567,16 +563,10 @@ def _body_blocks(stream, rest):
         cut = text.rfind(b"\n") + 1
         rest = text[cut:]
         if cut:
-            yield _unix_line_ends(text, cut)
+            yield unix_line_ends(text, cut)
     if rest:
         text = rest if rest.endswith(b"\n") else rest + b"\n"
-        yield _unix_line_ends(text, len(text))
-
-
-def _unix_line_ends(text, end):
-    if text.find(b"\r", 0, end) < 0:
-        return memoryview(text)[:end]
-    return text[:end].replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        yield unix_line_ends(text, len(text))
 
 
 class _TableBody:
@@ -589,7 +579,7 @@ class _TableBody:
         self.chrom_codes = {}  # name: code, in order of appearance
         self.columns = {name: _Rows() for name in ("chrom_codes", "starts", "ends", "split_codes", "labels")}
         # The labels are checked a lane at a time: each (tab, digit) pair as "\t0" or "\t1".
-        lane_bytes = math.gcd(2 * n_classes, _LANE)
+        lane_bytes = math.gcd(2 * n_classes, LANE)
         self.label_lane = np.dtype(f"<u{lane_bytes}")
         self.digit_bit, self.tab_and_one = (np.frombuffer(pair * (lane_bytes // 2), self.label_lane)[0]
                                             for pair in (b"\0\1", b"\t1"))
@@ -597,23 +587,20 @@ class _TableBody:
     def parse(self, text):
         """A _Block of `text` (whole lines), parsed and checked on its own: blocks can be parsed
         in threads and added in order."""
-        padded = np.concatenate([np.zeros(_PAD_BEFORE, np.uint8), np.frombuffer(text, np.uint8),
-                                 np.zeros(_PAD_AFTER, np.uint8)])
-        line_ends = np.flatnonzero(padded == _NEWLINE)
-        line_starts = np.concatenate([[_PAD_BEFORE], line_ends[:-1] + 1])
+        padded, line_starts, line_ends = padded_lines(text, _PAD_AFTER)
         labels_start = line_ends - 2 * self.n_classes  # a line's labels, each as a tab and a digit
         first_length = labels_start - line_starts  # its chrom, start, end and split with their tabs
         ok = (first_length >= 0) & (first_length <= _MAX_FIRST_COLUMNS)
         tab1, tab2, tab3, three_tabs = _first_tabs(padded, line_starts, first_length)
-        starts, good_starts = _whole_numbers(padded, line_starts + tab2, tab2 - tab1 - 1)
-        ends, good_ends = _whole_numbers(padded, line_starts + tab3, tab3 - tab2 - 1)
+        starts, good_starts = whole_numbers(padded, line_starts + tab2, tab2 - tab1 - 1)
+        ends, good_ends = whole_numbers(padded, line_starts + tab3, tab3 - tab2 - 1)
         split_codes, split_lengths = _split_codes(padded, labels_start)
         pairs = sliding_window_view(padded, 2 * self.n_classes)[np.maximum(labels_start, 0)]
         wrong_pairs = ((pairs.view(self.label_lane) | self.digit_bit) != self.tab_and_one).any(axis=1)
         ok &= (three_tabs & (tab3 + 1 + split_lengths == first_length) & good_starts & good_ends
                & (split_codes >= 0) & ~wrong_pairs & (ends > starts))
-        return _Block(padded, line_starts, line_ends, ok, _chrom_runs(padded, line_starts, tab1), starts, ends,
-                      split_codes, pairs[:, 1::2] - np.uint8(_ZERO))
+        return _Block(padded, line_starts, line_ends, ok, name_runs(padded, line_starts, tab1), starts, ends,
+                      split_codes, pairs[:, 1::2] - np.uint8(ZERO))
 
     def add(self, block):
         """Append a parsed block, checked against the body so far (its first row's width)."""
@@ -634,9 +621,9 @@ class _TableBody:
                          f"{_line_problem(line, self.n_classes + 4, first_width)}")
 
     def _chrom_codes(self, names, run_names, run_lengths):
-        """Each row's chromosome code (_chrom_runs); names are decoded once per name and block."""
-        codes = np.array([self.chrom_codes.setdefault(name.tobytes().rstrip(b"\0").decode("utf-8", "replace"),
-                                                      len(self.chrom_codes)) for name in names], dtype=np.int32)
+        """Each row's chromosome code (name_runs); names are decoded once per name and block."""
+        codes = np.array([self.chrom_codes.setdefault(decoded(name), len(self.chrom_codes)) for name in names],
+                         dtype=np.int32)
         return np.repeat(codes[run_names], run_lengths)
 
     def joined(self):
@@ -648,19 +635,6 @@ class _TableBody:
 
 
 _Block = namedtuple("_Block", "padded line_starts line_ends ok chrom_runs starts ends split_codes labels")
-
-
-def _chrom_runs(padded, line_starts, name_lengths):
-    """The distinct chromosome names (bytes) of a block's rows, and per run of rows with one name
-    (rows come sorted by chromosome) the index of its name and its length: names are compared as
-    bytes a lane at a time, not decoded per row."""
-    width = _lane_width(int(name_lengths.max()))
-    names = sliding_window_view(padded, width)[line_starts]
-    names *= np.arange(width) < name_lengths[:, None]
-    lanes = names.view(np.uint64)
-    runs = np.concatenate([[0], np.flatnonzero(_or_columns(lanes[1:] != lanes[:-1])) + 1])
-    distinct, run_names = np.unique(names[runs].view(f"V{width}").ravel(), return_inverse=True)
-    return distinct, run_names, np.diff(np.append(runs, len(line_starts)))
 
 
 class _Rows:
@@ -693,21 +667,11 @@ class _Rows:
         return result
 
 
-def _lane_width(width):
-    return max(-(-width // _LANE), 1) * _LANE
-
-
-def _or_columns(matrix):
-    """The OR of a matrix's columns: numpy's reductions along short rows cost ~20 ns a row, more
-    than the rest of a row's parsing."""
-    return functools.reduce(np.bitwise_or, matrix.T)
-
-
 def _first_tabs(padded, line_starts, first_length):
     """Per line, the places of the first three tabs in its first `first_length` bytes, and
     whether there are exactly three."""
-    width = _lane_width(int(np.clip(first_length, 0, _MAX_FIRST_COLUMNS).max()))
-    tab_lines, tab_places = np.nonzero(sliding_window_view(padded, width)[line_starts] == _TAB)
+    width = lane_width(int(np.clip(first_length, 0, _MAX_FIRST_COLUMNS).max()))
+    tab_lines, tab_places = np.nonzero(sliding_window_view(padded, width)[line_starts] == TAB)
     in_first = tab_places < first_length[tab_lines]
     counts = np.bincount(tab_lines[in_first], minlength=len(line_starts))
     tab_places = np.append(tab_places[in_first], 0)  # lines with fewer tabs read this (they are refused)
@@ -715,23 +679,13 @@ def _first_tabs(padded, line_starts, first_length):
     return (*(tab_places[np.minimum(first_tab + k, len(tab_places) - 1)] for k in range(3)), counts == 3)
 
 
-def _whole_numbers(padded, cell_ends, lengths):
-    """The numbers in the cells of `lengths` bytes ending at `cell_ends`, and whether each is
-    made of 1 to _MAX_DIGITS digits."""
-    width = _lane_width(int(np.clip(lengths, 0, _MAX_DIGITS).max()))
-    digits = sliding_window_view(padded, width)[cell_ends - width] - np.uint8(_ZERO)
-    digits *= np.arange(width) >= width - lengths[:, None]  # the bytes before the cell count as 0
-    good = (_or_columns((digits > 9).view(np.uint64)) == 0) & (lengths >= 1) & (lengths <= _MAX_DIGITS)
-    return digits @ _PLACE_VALUES[-width:], good
-
-
 def _split_codes(padded, labels_start):
     """Per line, the index in SPLITS of the cell before its labels (-1: none) and its length."""
-    last_bytes = sliding_window_view(padded, _LANE)[np.maximum(labels_start - _LANE, 0)].view("<u8").ravel()
+    last_bytes = sliding_window_view(padded, LANE)[np.maximum(labels_start - LANE, 0)].view("<u8").ravel()
     codes = np.full(len(labels_start), -1, dtype=np.int8)
     lengths = np.zeros(len(labels_start), dtype=np.int64)
     for code, (cell, length) in enumerate(_SPLIT_CELLS):
-        is_split = last_bytes >> np.uint64(8 * (_LANE - 1 - length)) == cell
+        is_split = last_bytes >> np.uint64(8 * (LANE - 1 - length)) == cell
         codes[is_split], lengths[is_split] = code, length
     return codes, lengths
 
@@ -746,8 +700,8 @@ def _line_problem(line, n_columns, first_width):
         shown = cell.decode("utf-8", "replace")
         if not cell.isdigit():
             return f"{what} {shown!r} is not a whole number >= 0"
-        if len(cell) > _MAX_DIGITS:
-            return f"{what} {shown!r} has more than {_MAX_DIGITS} digits"
+        if len(cell) > MAX_DIGITS:
+            return f"{what} {shown!r} has more than {MAX_DIGITS} digits"
     if any(cell not in (b"0", b"1") for cell in cells[4:]):
         return "a label other than 0 or 1"
     if cells[3].decode("utf-8", "replace") not in SPLITS:

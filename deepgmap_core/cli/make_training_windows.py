@@ -3,6 +3,7 @@
 from ..errors import InputError
 from ..fileio import atomic_output, check_outputs
 from ..genome import Genome
+from ..parallel import in_order
 from ..peaks import check_blacklist_naming, default_class_name, read_peaks
 from ..progress import message, warn
 from ..windows import (NEGATIVE_SAMPLING, RULES, ChromosomeSplit, WindowSettings, table_provenance_lines,
@@ -113,9 +114,10 @@ def class_names_for(peak_paths, names):
     return names
 
 
-def peaks_on_genome(path, chrom_lengths, strict):
-    """Read a peak file and keep the records on the genome's chromosomes; warn or fail about the rest."""
-    peaks, missing = read_peaks(path).restricted_to(chrom_lengths)
+def peaks_on_genome(peaks, chrom_lengths, strict):
+    """A PeakSet's records on the genome's chromosomes; warn or fail about the rest."""
+    path = peaks.path
+    peaks, missing = peaks.restricted_to(chrom_lengths)
     if missing:
         first_line = min(int(iv.lines[0]) for iv in missing.values())
         lost = sum(len(iv.starts) for iv in missing.values())
@@ -136,7 +138,9 @@ def run(args, argv):
     split = ChromosomeSplit(flatten(args.test_chroms), flatten(args.valid_chroms))
     with Genome(args.genome) as genome:
         split.check(genome.lengths)
-        peak_sets = [peaks_on_genome(path, genome.lengths, args.strict) for path in args.peaks]
+        # Files are read in threads (gzip and numpy release the GIL) and checked in order.
+        peak_sets = [peaks_on_genome(peaks, genome.lengths, args.strict)
+                     for peaks in in_order(read_peaks, args.peaks, args.threads)]
         blacklist = read_peaks(args.blacklist, "blacklist") if args.blacklist else None
         if blacklist:
             check_blacklist_naming(blacklist, genome.names, "genome")
