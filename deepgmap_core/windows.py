@@ -94,6 +94,11 @@ def window_starts(chrom_length, window, stride):
     return np.arange(0, chrom_length - window + 1, stride, dtype=np.int64)
 
 
+# Intervals that touch at most this many windows each (a summit touches window / stride) are marked
+# window by window: a pass over every window of the chromosome costs more.
+_MARKED_SPAN = 8
+
+
 def _window_index_ranges(starts, ends, n_windows, window, stride):
     """First and last index of the windows overlapping each interval [start, end) by >= 1 bp."""
     first = np.maximum((starts - window) // stride + 1, 0)
@@ -104,6 +109,13 @@ def _window_index_ranges(starts, ends, n_windows, window, stride):
 def windows_touching(starts, ends, n_windows, window, stride):
     """Boolean mask of the windows that overlap at least one interval by >= 1 bp."""
     first, last = _window_index_ranges(starts, ends, n_windows, window, stride)
+    spans = last - first + 1
+    widest = int(spans.max(initial=0))
+    if widest <= _MARKED_SPAN:  # summits, narrow peaks: their few windows each are marked, not summed over
+        mask = np.zeros(n_windows, dtype=bool)
+        for offset in range(widest):
+            mask[first[spans > offset] + offset] = True
+        return mask
     valid = first <= last
     # Coverage by a difference array: +1 where a range opens, -1 after it closes.
     opens = np.bincount(first[valid], minlength=n_windows + 1)
@@ -191,15 +203,15 @@ def label_chromosome(peak_set, chrom, n_windows, settings):
                                     settings.stride, settings.min_window_fraction, settings.min_peak_fraction)
 
 
-def negative_keep_mask(labels, chrom, settings, keep_probability=None):
-    """Rows to keep in the train split: all positives, and each all-zero row with
-    probability `keep_negatives` (or its own `keep_probability`, one per row), drawn from a
-    generator seeded by (seed, chromosome name) so a chromosome's draw does not depend on
-    which other chromosomes are processed."""
+def negative_keep_mask(positive, chrom, settings, keep_probability=None):
+    """Rows to keep in the train split: all `positive` ones (a positive label in any class), and
+    each other row with probability `keep_negatives` (or its own `keep_probability`, one per row),
+    drawn from a generator seeded by (seed, chromosome name) so a chromosome's draw does not
+    depend on which other chromosomes are processed."""
     rng = np.random.default_rng([settings.seed, zlib.crc32(chrom.encode())])
-    draw = rng.random(len(labels))
+    draw = rng.random(len(positive))
     probability = settings.keep_negatives if keep_probability is None else keep_probability
-    return labels.any(axis=1) | (draw < probability)
+    return positive | (draw < probability)
 
 
 def gc_matched_keep_probability(gc_fraction, positive, negative, keep_negatives):
@@ -343,15 +355,15 @@ def table_provenance_lines(command_line, genome, class_names, peak_sets, setting
         one_hot_order=ONE_HOT_ORDER)
 
 
-def _gc_matched_sample(labels, chrom, settings, eligible, n_bases, gc_bases, summary):
+def _gc_matched_sample(any_positive, chrom, settings, eligible, n_bases, gc_bases, summary):
     """negative_keep_mask with GC-matched probabilities among the `eligible` (filtered) rows;
     the GC outcome goes to `summary`."""
     # GC among the A/C/G/T bases; a window of N only (kept at --max-n-fraction 1) counts as 0.
     gc_fraction = gc_bases / np.maximum(settings.window - n_bases, 1)
-    positive = eligible & labels.any(axis=1)
-    negative = eligible & ~labels.any(axis=1)
+    positive = eligible & any_positive
+    negative = eligible & ~any_positive
     probability, short_bins = gc_matched_keep_probability(gc_fraction, positive, negative, settings.keep_negatives)
-    sampled = negative_keep_mask(labels, chrom, settings, probability)
+    sampled = negative_keep_mask(any_positive, chrom, settings, probability)
     if short_bins:
         summary.gc_short_chroms.append(chrom)
         summary.gc_short_bins += short_bins
@@ -385,15 +397,31 @@ def _window_rows(genome, chrom, peak_sets, settings, split, blacklist, summary, 
         keep &= ~touching
     if settings.flank:  # the flanks must lie inside the chromosome too
         keep &= (starts >= settings.flank) & (starts + window + settings.flank <= genome.lengths[chrom])
-    labels = np.column_stack([label_chromosome(p, chrom, len(starts), settings) for p in peak_sets])
+    by_class = np.empty((len(peak_sets), len(starts)), dtype=bool)
+    for row, peak_set in zip(by_class, peak_sets):
+        row[:] = label_chromosome(peak_set, chrom, len(starts), settings)
     if chrom_split == "train":
+        any_positive = by_class.any(axis=0)
         if match_gc:
-            sampled = _gc_matched_sample(labels, chrom, settings, keep, n_bases, gc_bases, summary)
+            sampled = _gc_matched_sample(any_positive, chrom, settings, keep, n_bases, gc_bases, summary)
         else:
-            sampled = negative_keep_mask(labels, chrom, settings)
+            sampled = negative_keep_mask(any_positive, chrom, settings)
         summary.dropped_negatives += int((keep & ~sampled).sum())
         keep &= sampled
-    return starts[keep], labels[keep], chrom_split
+    return starts[keep], _transposed(by_class[:, keep]), chrom_split
+
+
+_TRANSPOSE_BLOCK = 4096  # columns (windows) of the classes' labels transposed at once
+
+
+def _transposed(matrix):
+    """A C-ordered copy of matrix.T, made a block of columns at a time: one pass writing a column
+    across every row's cache line (np.column_stack of the classes' labels) took 27 of 67 s at 400
+    classes on the whole genome."""
+    result = np.empty(matrix.shape[::-1], dtype=matrix.dtype)
+    for first in range(0, len(result), _TRANSPOSE_BLOCK):
+        result[first:first + _TRANSPOSE_BLOCK] = matrix[:, first:first + _TRANSPOSE_BLOCK].T
+    return result
 
 
 def write_training_windows(stream, genome, class_names, peak_sets, settings, split,

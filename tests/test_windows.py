@@ -4,6 +4,7 @@ import numpy as np
 import pybedtools
 import pytest
 
+from deepgmap_core import windows as windows_module
 from deepgmap_core.cli.make_training_windows import main
 from deepgmap_core.genome import Genome
 from deepgmap_core.peaks import read_peaks
@@ -55,7 +56,9 @@ def test_overlap_labels_equal_bedtools_intersect_f_F_e(chr20, fractions):
     assert ours.sum() > 1000
 
 
-def test_any_overlap_and_blacklist_equal_bedtools(chr20):
+@pytest.mark.parametrize("marked_span", [0, 10 ** 9], ids=["summed", "marked"])
+def test_any_overlap_and_blacklist_equal_bedtools(chr20, marked_span, monkeypatch):
+    monkeypatch.setattr(windows_module, "_MARKED_SPAN", marked_span)  # either way of finding the windows
     n_windows = len(window_starts(CHR20_LENGTH, 1000, 300))
     for path in (chr20["ctcf"], chr20["blacklist"]):
         intervals = read_peaks(path).by_chrom["chr20"]
