@@ -89,7 +89,7 @@ def _parse_bytes(data):
         return None
     if not data.endswith((b"\n", b"\r")):
         data += b"\n"
-    padded, line_starts, line_ends = padded_lines(unix_line_ends(data, len(data)), _MAX_NAME + LANE)
+    padded, line_starts, line_ends = padded_lines([unix_line_ends(data)], _MAX_NAME + LANE)
     heads = sliding_window_view(padded, LANE)[line_starts].view("<u8").ravel()  # each line's first 8 bytes
     first = padded[line_starts]
     skipped = (first == _HASH) | (first == NEWLINE) | _starts_with(heads, b"track") | _starts_with(heads, b"browser")

@@ -15,18 +15,16 @@ _EXPONENTS = np.arange(PAD_BEFORE - 1, -1, -1)
 _PLACE_VALUES = np.where(_EXPONENTS < MAX_DIGITS, 10 ** np.minimum(_EXPONENTS, MAX_DIGITS - 1), 0)
 
 
-def unix_line_ends(text, end):
-    """text[:end] with CR LF and CR line ends made LF, as text mode reads them."""
-    if text.find(b"\r", 0, end) < 0:
-        return memoryview(text)[:end]
-    return text[:end].replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+def unix_line_ends(text):
+    """`text` (bytes) with CR LF and CR line ends made LF, as text mode reads them."""
+    return text.replace(b"\r\n", b"\n").replace(b"\r", b"\n") if b"\r" in text else text
 
 
-def padded_lines(text, pad_after):
-    """The bytes of `text` (whole lines, each ending in a newline) between PAD_BEFORE zeros and
-    `pad_after` zeros (the widest gather past a line's start), and each line's start and end
-    (the place of its newline) in them."""
-    padded = np.concatenate([np.zeros(PAD_BEFORE, np.uint8), np.frombuffer(text, np.uint8),
+def padded_lines(pieces, pad_after):
+    """The bytes of the `pieces` of a text (whole lines, each ending in a newline, once joined),
+    joined between PAD_BEFORE zeros and `pad_after` zeros (the widest gather past a line's start),
+    and each line's start and end (the place of its newline) in them."""
+    padded = np.concatenate([np.zeros(PAD_BEFORE, np.uint8), *(np.frombuffer(piece, np.uint8) for piece in pieces),
                              np.zeros(pad_after, np.uint8)])
     line_ends = np.flatnonzero(padded == NEWLINE)
     return padded, np.concatenate([[PAD_BEFORE], line_ends[:-1] + 1]), line_ends

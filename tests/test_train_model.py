@@ -334,6 +334,17 @@ def test_a_second_run_on_one_output_fails_cleanly(windows, test_data, tmp_path, 
     assert sorted(os.listdir(tmp_path)) == ["other.keras"]
 
 
+def test_a_diverging_run_stops_with_one_line_and_writes_nothing(windows, test_data, tmp_path, capsys):
+    """A learning rate far too high makes the weights overflow in the first epoch: one line naming
+    the epoch and the learning rate, no model file and no checkpoint left."""
+    assert train_main(["--genome", str(test_data / "genome.fa.gz"), "--windows", windows, "--width-scale", str(TINY),
+                       "--epochs", "2", "--steps-per-epoch", "3", "--max-valid-windows", "100",
+                       "--learning-rate", "1e38", "-o", str(tmp_path / "m.keras")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "training diverged in epoch 1" in err[-1] and "1e+38" in err[-1], err
+    assert os.listdir(tmp_path) == []
+
+
 def test_resume_refuses_a_checkpoint_of_another_architecture(genome, windows, tmp_path):
     table = read_windows_table(windows)
     output = str(tmp_path / "m.keras")

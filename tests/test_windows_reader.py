@@ -140,6 +140,14 @@ def test_gzip_no_final_newline_and_line_ends_of_text_mode(tmp_path, block_size):
     check_against_reference(tmp_path, content.replace(b"\n", b"\r\n"), "crlf.tsv")
 
 
+def test_a_cr_lf_split_between_reads_ends_one_line(tmp_path, monkeypatch):
+    """Reads of one byte past the header's: many reads end between a line's CR and its LF."""
+    monkeypatch.setattr(windows, "_BODY_BLOCK", 1)
+    content = synthetic_table(100, rows_per_chrom=(800, 1, 25)).replace(b"\n", b"\r\n")
+    assert len(content) > 2 * (1 << 16)  # the header is read 64 KiB at a time
+    assert len(check_against_reference(tmp_path, content, "crlf.tsv").starts) == 826
+
+
 def test_an_empty_body_gives_empty_columns(tmp_path, block_size):
     table = check_against_reference(tmp_path, b"##window=1000\n#chrom\tstart\tend\tsplit\tA\tB\n")
     assert table.labels.shape == (0, 2) and table.class_names == ["A", "B"]
