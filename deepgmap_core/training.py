@@ -294,7 +294,8 @@ def _train(genome, table, settings, strategy, output, command_line, resume, peak
         state.seconds += time.monotonic() - started  # the budget counts the scoring too
         if not (math.isfinite(np.mean(losses)) and np.isfinite(predictions).all()):
             diverged = (f"training diverged in epoch {state.epoch + 1}: the loss or the predictions are no longer "
-                        f"finite (is the peak learning rate, {settings.peak_learning_rate:g}, too high for this model? see --learning-rate)")
+                        f"finite (is the peak learning rate, {settings.peak_learning_rate:g}, too high for this model? "
+                        f"see --learning-rate)")
             if not state.best_epoch:
                 raise InputError(diverged)
             state.stop = diverged
