@@ -16,6 +16,7 @@ _HEADER_PREFIXES = ("#", "track", "browser")
 _ODD_BYTES = (b"\0", b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e")
 _MAX_NAME = 1024  # bytes of the longest chromosome name parsed as bytes (longer ones: as text)
 _HASH, _MINUS, _ONE = ord("#"), ord("-"), ord("1")
+_INT64_LIMIT = 1 << 63
 _BLANK_STARTS = np.frombuffer(b" \t\x1f", np.uint8)  # first bytes of a line that may be only white space
 
 
@@ -153,6 +154,8 @@ def _parse_text(text, path, what):
                 row += (int(fields[9]),)
             except ValueError:
                 raise InputError(f"{where}: summit offset (column 10) must be an integer, got {fields[9]!r}") from None
+        if max(map(abs, row)) >= _INT64_LIMIT:
+            raise InputError(f"{where}: a number too large for a coordinate ({max(row, key=abs)})")
         rows.append(row)
         chroms.append(fields[0])
     names, index = np.unique(np.array(chroms), return_inverse=True)

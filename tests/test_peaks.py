@@ -47,6 +47,12 @@ def test_short_line_in_narrowpeak_file_is_named(tmp_path):
         read_peaks(str(tmp_path / "p.narrowPeak"))
 
 
+def test_a_number_beyond_64_bits_is_named(tmp_path):
+    (tmp_path / "p.bed").write_text("chr1\t100\t200\nchr1\t300\t123456789012345678901234\n")
+    with pytest.raises(InputError, match=r"p.bed:2: malformed BED line: a number too large for a coordinate"):
+        read_peaks(str(tmp_path / "p.bed"))
+
+
 def test_default_class_names():
     assert default_class_name("/x/CTCF.narrowPeak.gz") == "CTCF"
     assert default_class_name("K562.H3K4me3.bed") == "K562.H3K4me3"
