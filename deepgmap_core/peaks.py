@@ -14,7 +14,7 @@ _HEADER_PREFIXES = ("#", "track", "browser")
 # NUL, and the bytes that str.splitlines() takes for line breaks besides CR and LF: a file holding
 # any is read as text, so that both readers see the same lines.
 _ODD_BYTES = (b"\0", b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e")
-_MAX_NAME = 1024  # bytes of the longest chromosome name parsed as bytes (longer ones: as text)
+_MAX_NAME = 64  # bytes of the longest chromosome name parsed as bytes (a gather of that width per record)
 _HASH, _MINUS, _ONE = ord("#"), ord("-"), ord("1")
 _INT64_LIMIT = 1 << 63
 _BLANK_STARTS = np.frombuffer(b" \t\x1f", np.uint8)  # first bytes of a line that may be only white space

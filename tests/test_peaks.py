@@ -112,6 +112,7 @@ EDGE_CASES = {
     "a longer line": (lambda text: text.replace("\n", "\textra\n", 1), False),
     "plus sign": (lambda text: re.sub(r"^([^\t\n]*\t)", r"\1+", text, count=1, flags=re.M), False),
     "non-ascii name": (lambda text: text.replace("chr", "chré", 1), False),
+    "a name of 65 bytes": (lambda text: text.replace("chr", "c" * 63, 1), False),
     "form feed": (lambda text: text.replace("\n", "\f", 1), False),
 }
 
