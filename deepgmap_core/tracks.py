@@ -233,14 +233,14 @@ class TrackWriters:
     def add(self, track):
         if len(track.starts) == 0:
             return
+        # The bins' Python lists are made once for all the classes' files.
+        chroms, starts, ends = [track.chrom] * len(track.starts), track.starts.tolist(), track.ends.tolist()
         for i, handle in enumerate(self.handles):
-            values = track.values[:, i].astype(np.float64)
+            values = track.values[:, i].astype(np.float64).tolist()
             if self.bedgraph:
-                handle.write("".join(f"{track.chrom}\t{s}\t{e}\t{v:.6g}\n"
-                                     for s, e, v in zip(track.starts.tolist(), track.ends.tolist(), values.tolist())))
+                handle.write("".join(f"{track.chrom}\t{s}\t{e}\t{v:.6g}\n" for s, e, v in zip(starts, ends, values)))
             else:
-                handle.add_entries([track.chrom] * len(values), track.starts.tolist(), ends=track.ends.tolist(),
-                                   values=values.tolist())
+                handle.add_entries(chroms, starts, ends=ends, values=values)
 
     def close(self):
         for handle in self.handles:
