@@ -135,6 +135,7 @@ class TrainingState:
     updates: int = 0                # optimiser steps done
     seconds: float = 0.0            # training time spent (the --max-minutes budget)
     stop: str = ""                  # why training stopped
+    start_loss: float = 0.0         # the untrained model's loss on the run's first batch (0: not yet known)
     history: list = field(default_factory=list)
 
     def learning_rate(self, settings, steps, seconds):
@@ -148,6 +149,27 @@ class TrainingState:
         if settings.max_minutes:
             done = max(done, seconds / (settings.max_minutes * 60))
         return settings.peak_learning_rate * ramp * 0.5 * (1 + math.cos(math.pi * min(done, 1.0)))
+
+
+# An epoch whose mean loss is this many times the untrained model's has diverged: it predicts far
+# worse than the class prior it started from. (With the regularised recipes a huge learning rate
+# gives a huge but finite loss, e.g. 4.6e34 with oneDNN's kernels, so finiteness alone misses it.)
+DIVERGED_LOSS_FACTOR = 10
+
+
+def divergence(model, losses, predictions, start_loss):
+    """Why training has diverged ('' if it has not): an epoch's loss not finite or more than
+    DIVERGED_LOSS_FACTOR times `start_loss`, valid predictions or weights not finite."""
+    loss = float(np.mean(losses))
+    if not math.isfinite(loss):
+        return f"the loss is {loss}"
+    if loss > DIVERGED_LOSS_FACTOR * start_loss:
+        return f"the loss, {loss:.3g}, is over {DIVERGED_LOSS_FACTOR} times the untrained model's ({start_loss:.3g})"
+    if not np.isfinite(predictions).all():
+        return "the predictions are no longer finite"
+    if not all(np.isfinite(keras.ops.convert_to_numpy(weight)).all() for weight in model.trainable_weights):
+        return "the weights are no longer finite"
+    return ""
 
 
 def model_info(table, settings, state, extra):
@@ -292,9 +314,11 @@ def _train(genome, table, settings, strategy, output, command_line, resume, peak
         predictions = predict_rows(model, genome, table, valid_rows, scoring_batch, settings.loader_threads,
                                    strategy, rc_average)
         state.seconds += time.monotonic() - started  # the budget counts the scoring too
-        if not (math.isfinite(np.mean(losses)) and np.isfinite(predictions).all()):
-            diverged = (f"training diverged in epoch {state.epoch + 1}: the loss or the predictions are no longer "
-                        f"finite (is the peak learning rate, {settings.peak_learning_rate:g}, too high for this model? "
+        state.start_loss = state.start_loss or losses[0]
+        problem = divergence(model, losses, predictions, state.start_loss)
+        if problem:
+            diverged = (f"training diverged in epoch {state.epoch + 1}: {problem} "
+                        f"(is the peak learning rate, {settings.peak_learning_rate:g}, too high for this model? "
                         f"see --learning-rate)")
             if not state.best_epoch:
                 raise InputError(diverged)

@@ -3,6 +3,13 @@ from pathlib import Path
 
 import pytest
 
+from deepgmap_core.cli.common import set_backend_environment
+
+# TensorFlow reads its environment once, at its first import in the process: set here, before any
+# test module is collected, the run does not depend on which module comes first. oneDNN off, as
+# train-model runs (tests that need it on run the command in a subprocess).
+set_backend_environment(onednn=False)
+
 REPO = Path(__file__).resolve().parents[1]
 TEST_DATA = REPO / "test-data"
 SHARED_DATA = Path(os.environ.get("DEEPGMAP_SHARED_DATA", REPO.parent / "shared" / "data"))

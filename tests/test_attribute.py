@@ -6,23 +6,21 @@ import os
 import subprocess
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import h5py
+import keras
+import numpy as np
+import pyBigWig
+import pytest
+from scipy.stats import spearmanr
 
-import h5py  # noqa: E402
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pyBigWig  # noqa: E402
-import pytest  # noqa: E402
-from scipy.stats import spearmanr  # noqa: E402
-
-from deepgmap_core.attribution import (AttributionSettings, Attributor, observed, read_attributions,  # noqa: E402
+from deepgmap_core.attribution import (AttributionSettings, Attributor, observed, read_attributions,
                                        region_windows_around)
-from deepgmap_core.cli.attribute import main as attribute  # noqa: E402
-from deepgmap_core.cli.discover_motifs import main as discover_motifs  # noqa: E402
-from deepgmap_core.genome import ONE_HOT_ORDER, Genome, one_hot_encode, one_hot_windows  # noqa: E402
-from deepgmap_core.models.files import ModelInfo, load_model, save_model  # noqa: E402
-from deepgmap_core.motifs import read_motif_db  # noqa: E402
-from deepgmap_core.peaks import read_peaks  # noqa: E402
+from deepgmap_core.cli.attribute import main as attribute
+from deepgmap_core.cli.discover_motifs import main as discover_motifs
+from deepgmap_core.genome import ONE_HOT_ORDER, Genome, one_hot_encode, one_hot_windows
+from deepgmap_core.models.files import ModelInfo, load_model, save_model
+from deepgmap_core.motifs import read_motif_db
+from deepgmap_core.peaks import read_peaks
 
 MODELS = ["CTCF_chr20.keras", "CTCF_chr20_frss_bn.keras"]  # conv4-FRSS (paper recipe), conv3-FRSS-BN (default)
 

@@ -3,22 +3,20 @@ plain counting on sequences read with pysam, best motif matches by Biopython's P
 and AUPRC by scikit-learn; the motif chosen for real hg19 chr20 CTCF windows is the JASPAR CTCF
 cluster; predict-bigwig --evaluate --motif-db end to end."""
 
-import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import numpy as np  # noqa: E402
-import pysam  # noqa: E402
-import pytest  # noqa: E402
-from Bio import motifs as bio_motifs  # noqa: E402
-from sklearn.metrics import average_precision_score, roc_auc_score  # noqa: E402
+import numpy as np
+import pysam
+import pytest
+from Bio import motifs as bio_motifs
+from sklearn.metrics import average_precision_score, roc_auc_score
 
-from deepgmap_core.baselines import PSEUDOCOUNT, MotifScanner, log_odds_matrices, select_motifs  # noqa: E402
-from deepgmap_core.cli.predict_bigwig import main as predict_main  # noqa: E402
-from deepgmap_core.genome import Genome, one_hot_windows  # noqa: E402
-from deepgmap_core.motifs import read_motif_db  # noqa: E402
-from deepgmap_core.peaks import merge_intervals, read_peaks  # noqa: E402
-from deepgmap_core.windows import WindowsTable, read_windows_table  # noqa: E402
+from deepgmap_core.baselines import PSEUDOCOUNT, MotifScanner, log_odds_matrices, select_motifs
+from deepgmap_core.cli.predict_bigwig import main as predict_main
+from deepgmap_core.genome import Genome, one_hot_windows
+from deepgmap_core.motifs import read_motif_db
+from deepgmap_core.peaks import merge_intervals, read_peaks
+from deepgmap_core.windows import WindowsTable, read_windows_table
 
 JASPAR = "JASPAR2024_CORE_clusters.meme"
 

@@ -5,21 +5,18 @@ threshold reaches the stated precision on the valid windows and is the smallest 
 the fallback when none does; bad --peak-precision."""
 
 import math
-import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import numpy as np
+import pytest
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-from deepgmap_core.calibration import calibration_entry, genome_probabilities, precision_threshold  # noqa: E402
-from deepgmap_core.cli.make_training_windows import main as make_windows  # noqa: E402
-from deepgmap_core.errors import InputError  # noqa: E402
-from deepgmap_core.genome import Genome, one_hot_windows  # noqa: E402
-from deepgmap_core.predict import predict_batch  # noqa: E402
-from deepgmap_core.settings import TrainSettings  # noqa: E402
-from deepgmap_core.training import train_model  # noqa: E402
-from deepgmap_core.windows import WindowsTable, read_windows_table  # noqa: E402
+from deepgmap_core.calibration import calibration_entry, genome_probabilities, precision_threshold
+from deepgmap_core.cli.make_training_windows import main as make_windows
+from deepgmap_core.errors import InputError
+from deepgmap_core.genome import Genome, one_hot_windows
+from deepgmap_core.predict import predict_batch
+from deepgmap_core.settings import TrainSettings
+from deepgmap_core.training import train_model
+from deepgmap_core.windows import WindowsTable, read_windows_table
 
 KEEP = 0.2
 BLOCK = 250_000

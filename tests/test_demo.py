@@ -8,18 +8,16 @@ import re
 import subprocess
 import zipfile
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import keras
+import numpy as np
+import pyBigWig
+import pytest
+from memelite.io import read_meme
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pyBigWig  # noqa: E402
-import pytest  # noqa: E402
-from memelite.io import read_meme  # noqa: E402
-
-from conftest import REPO, TEST_DATA  # noqa: E402
-from deepgmap_core.models import DEFAULT_MODEL, architecture  # noqa: E402
-from deepgmap_core.models.build import scaled  # noqa: E402
-from deepgmap_core.models.files import load_model, read_model_info  # noqa: E402
+from conftest import REPO, TEST_DATA
+from deepgmap_core.models import DEFAULT_MODEL, architecture
+from deepgmap_core.models.build import scaled
+from deepgmap_core.models.files import load_model, read_model_info
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 GENOME_LENGTHS = {"chr20": 5_000_000, "chr22": 21_000_000}

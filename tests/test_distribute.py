@@ -8,19 +8,17 @@ import socket
 import subprocess
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import numpy as np
+import pytest
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-from deepgmap_core.cli.train_model import main  # noqa: E402
-from deepgmap_core.distribute import distribution_strategy  # noqa: E402
-from deepgmap_core.errors import InputError  # noqa: E402
-from deepgmap_core.genome import Genome, one_hot_windows  # noqa: E402
-from deepgmap_core.models.files import load_model  # noqa: E402
-from deepgmap_core.settings import TrainSettings  # noqa: E402
-from deepgmap_core.training import train_model  # noqa: E402
-from deepgmap_core.windows import read_windows_table  # noqa: E402
+from deepgmap_core.cli.train_model import main
+from deepgmap_core.distribute import distribution_strategy
+from deepgmap_core.errors import InputError
+from deepgmap_core.genome import Genome, one_hot_windows
+from deepgmap_core.models.files import load_model
+from deepgmap_core.settings import TrainSettings
+from deepgmap_core.training import train_model
+from deepgmap_core.windows import read_windows_table
 
 SMALL = {"width_scale": 0.05, "epochs": 2, "steps_per_epoch": 4, "batch_size": 20, "learning_rate": 1e-3,
          "max_valid_windows": 201, "seed": 1}

@@ -4,14 +4,12 @@ FASTA files (as Galaxy maps them); bad merges stop with one line."""
 
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import pyBigWig
+import pytest
 
-import pyBigWig  # noqa: E402
-import pytest  # noqa: E402
-
-from deepgmap_core.cli.merge_bigwigs import main as merge  # noqa: E402
-from deepgmap_core.cli.predict_bigwig import main as predict  # noqa: E402
-from deepgmap_core.genome import Genome  # noqa: E402
+from deepgmap_core.cli.merge_bigwigs import main as merge
+from deepgmap_core.cli.predict_bigwig import main as predict
+from deepgmap_core.genome import Genome
 
 CLASSES = ("CTCF", "H3K4me3")
 CHROMS = ("chr20", "chr22")

@@ -5,17 +5,14 @@ tf.nn.conv2d then ReLU; only its dense layers have biases).
 
 Construction only, at full width (about 15 s for the eight on one core), no training."""
 
-import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
-import keras  # noqa: E402
-import pytest  # noqa: E402
+import keras
+import pytest
 
-from deepgmap_core.models import PAPER_MODELS, model_names  # noqa: E402
-from deepgmap_core.models.build import build_model  # noqa: E402
-from deepgmap_core.models.layers import FRSSConv1D  # noqa: E402
+from deepgmap_core.models import PAPER_MODELS, model_names
+from deepgmap_core.models.build import build_model
+from deepgmap_core.models.layers import FRSSConv1D
 
 CLASSES = 3
 

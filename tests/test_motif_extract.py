@@ -1,20 +1,17 @@
 """motif-extract: kernels as a valid MEME file, Tomtom finding a planted JASPAR matrix, bad input."""
 
 import dataclasses
-import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import keras
+import numpy as np
+import pytest
+from Bio import motifs as bio_motifs
+from memelite.io import read_meme
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from Bio import motifs as bio_motifs  # noqa: E402
-from memelite.io import read_meme  # noqa: E402
-
-from deepgmap_core.cli.motif_extract import main  # noqa: E402
-from deepgmap_core.models.build import build_model  # noqa: E402
-from deepgmap_core.models.files import ModelInfo, save_model  # noqa: E402
-from deepgmap_core.motifs import MEME_ORDER, read_motif_db  # noqa: E402
+from deepgmap_core.cli.motif_extract import main
+from deepgmap_core.models.build import build_model
+from deepgmap_core.models.files import ModelInfo, save_model
+from deepgmap_core.motifs import MEME_ORDER, read_motif_db
 
 INFO = ModelInfo(class_names=["CTCF"], window=1000, model="basset", one_hot_order="AGCT")
 

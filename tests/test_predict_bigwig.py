@@ -9,27 +9,25 @@ import json
 import os
 import zipfile
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import keras
+import numpy as np
+import pyBigWig
+import pytest
+from sklearn.metrics import average_precision_score, roc_auc_score
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pyBigWig  # noqa: E402
-import pytest  # noqa: E402
-from sklearn.metrics import average_precision_score, roc_auc_score  # noqa: E402
-
-from deepgmap_core.calibration import genome_probabilities  # noqa: E402
-from deepgmap_core.cli.make_training_windows import main as make_windows  # noqa: E402
-from deepgmap_core.cli.predict_bigwig import main  # noqa: E402
-from deepgmap_core.fileio import folder_lock  # noqa: E402
-from deepgmap_core.genome import Genome, one_hot_windows, reverse_complement_one_hot  # noqa: E402
-from deepgmap_core.interpret import class_logits  # noqa: E402
-from deepgmap_core.models.files import load_model  # noqa: E402
-from deepgmap_core.predict import predict_batch  # noqa: E402
-from deepgmap_core.tracks import BinMeans, bin_means  # noqa: E402
-from deepgmap_core.settings import TrainSettings  # noqa: E402
-from deepgmap_core.training import train_model  # noqa: E402
-from deepgmap_core.windows import read_windows_table  # noqa: E402
-from finite_differences import saliency_by_finite_differences  # noqa: E402
+from deepgmap_core.calibration import genome_probabilities
+from deepgmap_core.cli.make_training_windows import main as make_windows
+from deepgmap_core.cli.predict_bigwig import main
+from deepgmap_core.fileio import folder_lock
+from deepgmap_core.genome import Genome, one_hot_windows, reverse_complement_one_hot
+from deepgmap_core.interpret import class_logits
+from deepgmap_core.models.files import load_model
+from deepgmap_core.predict import predict_batch
+from deepgmap_core.tracks import BinMeans, bin_means
+from deepgmap_core.settings import TrainSettings
+from deepgmap_core.training import train_model
+from deepgmap_core.windows import read_windows_table
+from finite_differences import saliency_by_finite_differences
 
 
 @pytest.fixture(scope="module")

@@ -3,22 +3,20 @@ gradient x input agrees with in-silico mutagenesis on a planted CTCF site, both 
 contribution on the motif, the summed gradient of the original does neither; ISM equals the
 logits of explicitly written mutants; 0 at N; predict-bigwig --saliency-method ism."""
 
-import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pyBigWig  # noqa: E402
-import pytest  # noqa: E402
+import keras
+import numpy as np
+import pyBigWig
+import pytest
 
-from deepgmap_core.cli.predict_bigwig import main  # noqa: E402
-from deepgmap_core.genome import ONE_HOT_ORDER, Genome, one_hot_encode  # noqa: E402
-from deepgmap_core.interpret import (class_logits, gradient_saliency, input_gradients, ism_saliency,  # noqa: E402
+from deepgmap_core.cli.predict_bigwig import main
+from deepgmap_core.genome import ONE_HOT_ORDER, Genome, one_hot_encode
+from deepgmap_core.interpret import (class_logits, gradient_saliency, input_gradients, ism_saliency,
                                      mutant_logits)
-from deepgmap_core.models.files import load_model  # noqa: E402
-from deepgmap_core.motifs import read_motif_db  # noqa: E402
-from finite_differences import saliency_by_finite_differences  # noqa: E402
+from deepgmap_core.models.files import load_model
+from deepgmap_core.motifs import read_motif_db
+from finite_differences import saliency_by_finite_differences
 
 # Background windows on chr20 away from every CTCF.bed region, without N.
 BACKGROUNDS = (1_500_000, 4_200_000)

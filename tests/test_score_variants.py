@@ -6,19 +6,17 @@ import dataclasses
 import os
 import re
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import keras
+import numpy as np
+import pysam
+import pytest
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pysam  # noqa: E402
-import pytest  # noqa: E402
-
-from deepgmap_core.cli.score_variants import main  # noqa: E402
-from deepgmap_core.genome import Genome, one_hot_encode, reverse_complement_one_hot  # noqa: E402
-from deepgmap_core.interpret import class_logits  # noqa: E402
-from deepgmap_core.models.files import load_model  # noqa: E402
-from deepgmap_core.variants import allele_window  # noqa: E402
-from finite_differences import saliency_by_finite_differences  # noqa: E402
+from deepgmap_core.cli.score_variants import main
+from deepgmap_core.genome import Genome, one_hot_encode, reverse_complement_one_hot
+from deepgmap_core.interpret import class_logits
+from deepgmap_core.models.files import load_model
+from deepgmap_core.variants import allele_window
+from finite_differences import saliency_by_finite_differences
 
 STATUSES = {"ctcf_snv1": "scored", "ctcf_snv2": "scored", "ctcf_snv3": "scored", "insertion": "scored",
             "deletion": "scored", "wrong_ref": "ref_mismatch", "multiallelic": "multiallelic",

@@ -5,21 +5,18 @@ the weights of subsampled negatives; a score shared by every class; one-label an
 the peak threshold against the one read off sklearn's precision_recall_curve."""
 
 import math
-import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import numpy as np
+import pytest
+from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score  # noqa: E402
-
-from deepgmap_core.baselines import gc_fraction  # noqa: E402
-from deepgmap_core.calibration import negative_weights, precision_threshold  # noqa: E402
-from deepgmap_core.genome import Genome, one_hot_windows  # noqa: E402
-from deepgmap_core.models.files import load_model  # noqa: E402
-from deepgmap_core.predict import predict_batch  # noqa: E402
-from deepgmap_core.scoring import Ranking, score_predictions  # noqa: E402
-from deepgmap_core.windows import read_windows_table  # noqa: E402
+from deepgmap_core.baselines import gc_fraction
+from deepgmap_core.calibration import negative_weights, precision_threshold
+from deepgmap_core.genome import Genome, one_hot_windows
+from deepgmap_core.models.files import load_model
+from deepgmap_core.predict import predict_batch
+from deepgmap_core.scoring import Ranking, score_predictions
+from deepgmap_core.windows import read_windows_table
 
 
 @pytest.fixture(scope="module")

@@ -47,13 +47,21 @@ def make_parser(prog, description, epilog=None):
 _verbose = False
 
 
-def import_keras(onednn, threads=None):
-    """Import Keras with TensorFlow's start-up notices kept off stderr (they are printed from C++
-    before its log settings apply). oneDNN: on for prediction (faster here), off for training
-    (30-45% slower on this kind of CPU). `threads`: the most CPU threads TensorFlow's own pools
-    may use (a scheduler's slots; by default it takes every core)."""
+def set_backend_environment(onednn):
+    """TensorFlow's settings, read once when it is first imported in a process (so a process that
+    runs several tools, as the test suite does, keeps the first): its log level (quiet unless -v)
+    and oneDNN, on for prediction (faster here), off for training (30-45% slower on this kind of
+    CPU). What the caller's environment sets already is kept."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if _verbose else "3")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1" if onednn else "0")
+
+
+def import_keras(onednn, threads=None):
+    """Import Keras with TensorFlow's start-up notices kept off stderr (they are printed from C++
+    before its log settings apply), in the environment set_backend_environment(onednn) sets.
+    `threads`: the most CPU threads TensorFlow's own pools may use (a scheduler's slots; by
+    default it takes every core)."""
+    set_backend_environment(onednn)
     saved = os.dup(2)
     try:
         with open(os.devnull, "w") as devnull:
