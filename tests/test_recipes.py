@@ -8,6 +8,7 @@ import tomllib
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
+import pytest
 import yaml
 from packaging.requirements import Requirement
 
@@ -16,7 +17,7 @@ from deepgmap_core import __version__
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 # PyPI name -> conda-forge/bioconda name where they differ.
-CONDA_NAMES = {"matplotlib": "matplotlib-base", "pyBigWig": "pybigwig"}
+CONDA_NAMES = {"matplotlib": "matplotlib-base", "pyBigWig": "pybigwig", "igraph": "python-igraph"}
 
 
 def rendered(path):
@@ -54,23 +55,30 @@ def test_the_package_recipe_matches_pyproject_and_the_wrappers():
     assert sorted(recipe["test"]["commands"]) == sorted(f"{script} --version" for script in PROJECT["scripts"])
 
 
-def test_the_memelite_recipe_is_the_version_the_wrappers_require():
-    recipe = rendered(ROOT / "recipes" / "memelite" / "meta.yaml")
+# The packages the wrappers require that no conda channel has, each with a recipe here.
+OWN_RECIPES = ["memelite", "modisco-lite"]
+
+
+@pytest.mark.parametrize("name", OWN_RECIPES)
+def test_a_dependency_recipe_is_the_version_the_wrappers_require(name):
+    recipe = rendered(ROOT / "recipes" / name / "meta.yaml")
     required = {requirement.get("version") for wrapper in (ROOT / "tools").glob("*.xml")
                 for requirement in ElementTree.parse(wrapper).getroot().iter("requirement")
-                if requirement.text == "memelite"}
+                if requirement.text == name}
     assert required == {recipe["package"]["version"]}
     assert recipe["build"]["noarch"] == "python"
     assert recipe["build"]["run_exports"] == ['pin_subpackage(name, max_pin="x.x")']
 
 
-def test_the_memelite_recipe_says_what_the_installed_memelite_says():
-    """Its run requirements and commands are those of memelite's own metadata (the venv holds the
-    wrappers' version of it: Makefile)."""
-    recipe = rendered(ROOT / "recipes" / "memelite" / "meta.yaml")
-    installed = importlib.metadata.distribution("memelite")
+@pytest.mark.parametrize("name", OWN_RECIPES)
+def test_a_dependency_recipe_says_what_the_installed_package_says(name):
+    """Its run requirements (extras left out, conda's names) and commands are those of the
+    package's own metadata (the venv holds the wrappers' version of it: Makefile)."""
+    recipe = rendered(ROOT / "recipes" / name / "meta.yaml")
+    installed = importlib.metadata.distribution(name)
     assert installed.version == recipe["package"]["version"]
-    wanted = {Requirement(text).name: str(Requirement(text).specifier) for text in installed.requires or []}
+    run = [Requirement(text) for text in installed.requires or []]
+    wanted = {CONDA_NAMES.get(r.name, r.name): str(r.specifier) for r in run if not r.marker}
     wanted["python"] = installed.metadata["Requires-Python"]
     assert requirement_lines(recipe["requirements"]["run"]) == wanted
     scripts = {entry.name: entry.value for entry in installed.entry_points if entry.group == "console_scripts"}
