@@ -2,6 +2,7 @@
 cached-genome table samples when the wrapper offers cached genomes, and test data within the
 1 MiB per repository that the Tool Shed review asks for (tools-iuc rejects any file over it)."""
 
+import re
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
@@ -71,3 +72,22 @@ def test_the_tests_data_table_is_the_shipped_sample_pointing_into_test_data():
 def test_every_wrapper_has_a_repository():
     wrappers = {path.stem for path in (ROOT / "tools").glob("*.xml") if path.name != "macros.xml"}
     assert {name.removeprefix("deepgmap_") for name in SHED["repositories"]} == wrappers
+
+
+def test_the_tpv_file_routes_every_tool_installed_from_a_shed_or_a_checkout():
+    """galaxy/tpv/deepgmap.yml (its syntax: `tpv lint` in tests/galaxy/run.sh): each wrapper's id,
+    bare and in a Tool Shed's form, matched by exactly one entry with cores and memory; the tools
+    whose wrappers ask for a CUDA device ask TPV for a GPU, and only they."""
+    entries = yaml.safe_load((ROOT / "galaxy" / "tpv" / "deepgmap.yml").read_text())["tools"]
+    for wrapper in (ROOT / "tools").glob("*.xml"):
+        tool = ElementTree.parse(wrapper).getroot()
+        if tool.tag != "tool":
+            continue
+        ids = [tool.get("id"), f"toolshed.example.org/repos/{SHED['owner']}/{tool.get('id')}/{tool.get('id')}/1.0"]
+        for tool_id in ids:
+            matched = [key for key in entries if re.fullmatch(key, tool_id)]
+            assert len(matched) == 1, f"{tool_id}: matched by {matched}"
+        entry = entries[matched[0]]
+        assert entry["cores"] >= 1 and entry["mem"] >= 1
+        wants_gpu = any(resource.get("type") == "cuda_device_count_max" for resource in tool.iter("resource"))
+        assert entry.get("gpus", 0) == (1 if wants_gpu else 0), tool.get("id")

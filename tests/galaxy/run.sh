@@ -25,6 +25,7 @@ GALAXY_HOME=$(realpath -m "${GALAXY_HOME:-$HOME/.cache/deepgmap/galaxy}")
 PY=${PYTHON:-python3.11}
 GALAXY_VERSION=26.1.2
 PLANEMO_VERSION=0.75.47
+TPV_VERSION=3.3.0
 RUN_DIR=$(realpath -m "${GALAXY_RUN_DIR:-$PWD/.galaxy-run}")
 REPORTS="$RUN_DIR/reports"
 rm -rf "$RUN_DIR"; mkdir -p "$REPORTS" "$RUN_DIR/tmp"   # planemo fails at the end without the report folder
@@ -59,6 +60,9 @@ if [ ! -e "$GXVENV/.installed" ]; then
     "galaxy-app==$GALAXY_VERSION" "galaxy-web-apps==$GALAXY_VERSION" "galaxy-web-client==$GALAXY_VERSION"
   touch "$GXVENV/.installed"   # an interrupted install is redone, never half used
 fi
+# TPV's linter imports Galaxy's job classes: it lives in Galaxy's venv.
+[ -x "$GXVENV/bin/tpv" ] || "$UV" pip install -q --python "$GXVENV/bin/python" -c "$GALAXY_HOME/constraints.txt" \
+  "total-perspective-vortex==$TPV_VERSION"
 
 step "planemo lint"
 # BioToolsValid looks the bio.tools xrefs up online (they were checked by hand); version_bumped
@@ -68,6 +72,9 @@ if [ -f "$TOOLS_DIR/../.shed.yml" ]; then   # the suite's Tool Shed metadata
   "${PLANEMO[@]}" shed_lint --tools --skip version_bumped,BioToolsValid --fail_level warn "$TOOLS_DIR/.."
 fi
 for wf in "${WORKFLOWS[@]}"; do "${PLANEMO[@]}" workflow_lint --iwc --fail_level error "$wf"; done  # IWC: README, CHANGELOG, .dockstore.yml beside it
+
+step "tpv lint: the job routing admins load (cores, memory, GPUs per tool)"
+"$GXVENV/bin/tpv" lint "$TOOLS_DIR/../galaxy/tpv/deepgmap.yml"
 
 step "dependency tree for the galaxy_packages resolver"
 # <name>/<version>/env.sh for each requirement of the wrappers that the venv holds at exactly
