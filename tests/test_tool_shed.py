@@ -46,7 +46,7 @@ def cached_genome_files():
 def test_each_repository_holds_its_wrapper_its_test_files_and_at_most_1_mib_of_test_data(name):
     files = repository_files(SHED["repositories"][name])
     wrapper = ROOT / "tools" / f"{name.removeprefix('deepgmap_')}.xml"
-    assert f"tools/{wrapper.name}" in files and "tools/macros.xml" in files
+    assert {f"tools/{wrapper.name}", "tools/macros.xml", "tools/readme.rst"} <= set(files)
     for path in files:
         assert (ROOT / path).is_file(), f"{name}: {path} does not exist"
     shipped = {Path(path).name for path in files if path.startswith("tools/test-data/")}
@@ -91,3 +91,20 @@ def test_the_tpv_file_routes_every_tool_installed_from_a_shed_or_a_checkout():
         assert entry["cores"] >= 1 and entry["mem"] >= 1
         wants_gpu = any(resource.get("type") == "cuda_device_count_max" for resource in tool.iter("resource"))
         assert entry.get("gpus", 0) == (1 if wants_gpu else 0), tool.get("id")
+
+
+def test_the_admins_readme_says_what_each_wrapper_needs():
+    """tools/readme.rst (in every repository): its table's cached genome, GPU and HTML columns are
+    what each wrapper declares."""
+    lines = (ROOT / "tools" / "readme.rst").read_text().splitlines()
+    rows = {line.split()[0]: line.split()[1:] for line in lines if line.startswith("deepgmap_")}
+    yes = {True: "yes", False: "no"}
+    for wrapper in (ROOT / "tools").glob("*.xml"):
+        tool = ElementTree.parse(wrapper).getroot()
+        if tool.tag != "tool":
+            continue
+        text = wrapper.read_text()
+        wanted = [yes['macro="genome_input"' in text], yes["cuda_device_count_max" in text],
+                  yes['format="html"' in text]]
+        assert rows.pop(tool.get("id")) == wanted, tool.get("id")
+    assert not rows, f"rows without a wrapper: {rows}"
