@@ -47,7 +47,8 @@ demo: setup
 	mkdir -p $(DEMO_OUT)
 	$(BIN)/deepgmap-bam-to-peaks --bam test-data/K562_H3K4me3.chr22_20M.bam --name K562_H3K4me3 \
 	    --blacklist test-data/blacklist.bed --min-peaks 20 --peaks $(DEMO_OUT)/H3K4me3.narrowPeak \
-	    --summits $(DEMO_OUT)/H3K4me3.summits.bed --qc $(DEMO_OUT)/H3K4me3.qc.tsv --qc-plot $(DEMO_OUT)/H3K4me3.qc.png
+	    --summits $(DEMO_OUT)/H3K4me3.summits.bed --qc $(DEMO_OUT)/H3K4me3.qc.tsv --qc-plot $(DEMO_OUT)/H3K4me3.qc.png \
+	    --qc-multiqc $(DEMO_OUT)/H3K4me3_mqc.json
 	$(BIN)/deepgmap-make-training-windows --genome test-data/genome.fa.gz --peaks test-data/CTCF.bed --names CTCF \
 	    --blacklist test-data/blacklist.bed --valid-chroms chr22 --seed 1 -o $(DEMO_OUT)/windows.tsv.gz
 	$(BIN)/deepgmap-train-model --genome test-data/genome.fa.gz --windows $(DEMO_OUT)/windows.tsv.gz \

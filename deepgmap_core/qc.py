@@ -184,6 +184,17 @@ def qc_multiqc(report):
     return json.dumps(document, indent=2) + "\n"
 
 
+def qc_multiqc_table(report):
+    """The QC as MultiQC custom content that is plain tabular, as Galaxy's MultiQC tool takes it: a
+    header of the columns' titles and the sample's row, no comment lines (MultiQC reads `#` lines
+    as its own settings)."""
+    values = {**asdict(report), "verdict": report.verdict}
+    cells = [f"{values[key]:.6g}" if isinstance(values[key], float) else str(values[key])
+             for key, *_ in _MULTIQC_COLUMNS]
+    header = ["Sample", *(title for _, title, *_ in _MULTIQC_COLUMNS)]
+    return "\t".join(header) + "\n" + "\t".join([report.sample, *cells]) + "\n"
+
+
 def plot_qc(report, counts, stream):
     """PNG: the fingerprint (cumulative read fraction over genome bins ranked by reads) and
     the QC values against their thresholds."""

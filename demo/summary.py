@@ -88,7 +88,8 @@ def describe(out, shipped, known_peaks):
                                  f"they are not a training class here)")
     yield "H3K4me3.qc.tsv", (f"QC {qc['verdict']}: {int(qc['reads_total']):,} reads, FRiP {float(qc['frip']):.3f}, "
                              f"cFRiP {float(qc['cfrip']):.5f}; H3K4me3.qc.png plots the read fingerprint and "
-                             f"these values against their thresholds")
+                             f"these values against their thresholds; H3K4me3_mqc.json is the same for MultiQC "
+                             f"(`multiqc {out}` puts FRiP and cFRiP in its report)")
     windows = read_windows_table(path("windows.tsv.gz"))
     splits = ", ".join(f"{(windows.splits == s).sum():,} {s}" for s in ("train", "valid", "test")
                        if (windows.splits == s).any())

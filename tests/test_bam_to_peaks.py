@@ -247,6 +247,50 @@ def test_multiqc_gathers_the_samples_frip_and_cfrip(k562, test_data, tmp_path):
     assert (tmp_path / "report" / "multiqc_report.html").stat().st_size > 0
 
 
+# What Galaxy's MultiQC tool (tools-iuc multiqc.xml) does with one "Custom Content" entry of
+# plot type table: links each dataset as file_<entry>_<n> and passes this configuration.
+GALAXY_MULTIQC_CONFIG = """custom_data:
+    section_0:
+        file_format: 'tsv'
+        section_name: 'DeepGMAP QC'
+        title: ''
+        description: ''
+        plot_type: 'table'
+        pconfig:
+            id: 'section_0_table'
+            ylab: ''
+            xlab: ''
+sp:
+    section_0:
+        fn: 'file_0_*'
+"""
+
+
+def test_multiqc_reads_the_tabular_qc_as_galaxys_multiqc_tool_gives_it(test_data, tmp_path):
+    """The real MultiQC gathers two samples' --qc-multiqc-table outputs (what the Galaxy wrapper's
+    "QC for MultiQC" holds) into one table, laid out and configured as Galaxy's MultiQC tool does."""
+    folder = tmp_path / "multiqc_WDir" / "custom_content_0"
+    folder.mkdir(parents=True)
+    expected = {}
+    for n, (sample, min_peaks) in enumerate((("reads_A", "1"), ("reads_B", "1000"))):
+        assert main(["--bam", str(test_data / "K562_H3K4me3.chr22_20M.bam"), "--name", sample, "--min-peaks",
+                     min_peaks, "--peaks", str(tmp_path / f"{sample}.narrowPeak"), "--qc-json",
+                     str(tmp_path / f"{sample}.json"), "--qc-multiqc-table", str(folder / f"file_0_{n}")]) == 0
+        expected[sample] = json.loads((tmp_path / f"{sample}.json").read_text())
+    (tmp_path / "config.yml").write_text(GALAXY_MULTIQC_CONFIG)
+    multiqc = Path(sys.executable).parent / "multiqc"
+    subprocess.run([str(multiqc), "-q", str(tmp_path / "multiqc_WDir"), "-o", str(tmp_path / "report"),
+                    "--data-format", "json", "--config", str(tmp_path / "config.yml")], check=True)
+    data = json.loads((tmp_path / "report" / "multiqc_data" / "multiqc_data.json").read_text())
+    table = data["report_saved_raw_data"]["multiqc_section_0_table"]
+    assert set(table) == set(expected)
+    for sample, qc in expected.items():
+        assert table[sample]["QC"] == qc["verdict"]
+        for title, key in (("Reads", "reads_total"), ("FRiP", "frip"), ("cFRiP", "cfrip"), ("Peaks", "peaks")):
+            assert table[sample][title] == pytest.approx(qc[key], rel=1e-5)
+    assert {qc["verdict"] for qc in expected.values()} == {"PASS", "FAIL"}
+
+
 def test_a_blacklist_in_another_naming_is_refused(test_data, tmp_path, capsys):
     renamed = tmp_path / "blacklist.bed"
     renamed.write_text("".join(line.removeprefix("chr") for line in open(test_data / "blacklist.bed")))

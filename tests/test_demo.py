@@ -3,6 +3,7 @@ promises exists in its format, and its closing summary names each of them; the R
 pipeline runs as written."""
 
 import gzip
+import json
 import os
 import re
 import subprocess
@@ -70,6 +71,17 @@ def test_peaks_and_qc(demo):
     (qc,) = rows(out / "H3K4me3.qc.tsv")
     assert qc[0] == "K562_H3K4me3" and qc[1] == "17307" and "PASS" in qc
     assert (out / "H3K4me3.qc.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_multiqc_finds_the_demos_qc(demo, tmp_path):
+    """`multiqc demo-output`, as the summary says, reports the sample's FRiP and cFRiP."""
+    out, _ = demo
+    multiqc = REPO / ".venv" / "bin" / "multiqc"
+    subprocess.run([str(multiqc), "-q", str(out), "-o", str(tmp_path), "--data-format", "json"], check=True)
+    table = json.loads((tmp_path / "multiqc_data" / "multiqc_data.json").read_text())["report_saved_raw_data"]
+    (qc,) = rows(out / "H3K4me3.qc.tsv")
+    found = table["multiqc_deepgmap_bam_to_peaks_table"]["K562_H3K4me3"]
+    assert (found["frip"], found["cfrip"]) == (pytest.approx(float(qc[3])), pytest.approx(float(qc[5])))
 
 
 def test_training_windows(demo):

@@ -8,7 +8,7 @@ from ..fileio import atomic_output, check_outputs
 from ..peak_calling import ASSAYS, PeakCallSettings, call_peaks, clean_peaks, write_rows
 from ..peaks import check_blacklist_naming, read_peaks
 from ..progress import message
-from ..qc import Thresholds, assess, count_reads, plot_qc, qc_json, qc_multiqc, qc_table
+from ..qc import Thresholds, assess, count_reads, plot_qc, qc_json, qc_multiqc, qc_multiqc_table, qc_table
 from .common import (add_threads_argument, command_line, defaults_from, finite_float, make_parser, non_negative_int,
                      run_tool, settings_from)
 
@@ -82,6 +82,9 @@ def build_parser():
     outputs.add_argument("--qc-multiqc", metavar="JSON",
                          help="QC as MultiQC custom content: name it SAMPLE_mqc.json and `multiqc` gathers the "
                               "samples' FRiP and cFRiP into one table")
+    outputs.add_argument("--qc-multiqc-table", metavar="TSV",
+                         help="the same as a plain table (a header and the sample's row, no comment lines), as "
+                              "Galaxy's MultiQC tool takes custom content")
     outputs.add_argument("--qc-plot", metavar="PNG", help="fingerprint and QC values as a picture")
     for settings_class in (ReadFilter, Thresholds):
         defaults_from(parser, settings_class)
@@ -100,7 +103,8 @@ def open_reads(path, index, what):
 
 
 def run(args, argv):
-    check_outputs(args.peaks, args.summits, args.qc, args.qc_json, args.qc_multiqc, args.qc_plot)
+    check_outputs(args.peaks, args.summits, args.qc, args.qc_json, args.qc_multiqc, args.qc_multiqc_table,
+                  args.qc_plot)
     name = args.name or os.path.basename(args.bam).split(".")[0]
     settings = settings_from(PeakCallSettings, args, name=name)
     settings.check()
@@ -142,6 +146,9 @@ def run(args, argv):
     if args.qc_multiqc:
         with atomic_output(args.qc_multiqc) as stream:
             stream.write(qc_multiqc(report).encode())
+    if args.qc_multiqc_table:
+        with atomic_output(args.qc_multiqc_table) as stream:
+            stream.write(qc_multiqc_table(report).encode())
     if args.qc_plot:
         with atomic_output(args.qc_plot) as stream:
             plot_qc(report, counts, stream)
