@@ -100,9 +100,10 @@ class IndexedBam(PrivateFolder):
             quiet = pysam.set_verbosity(0)
             try:
                 pysam.view("-b", "-T", linked, "-o", bam, path, catch_stdout=False)
-            except pysam.SamtoolsError as error:
-                last = (str(error).strip().splitlines() or ["no message"])[-1]
-                raise InputError(f"{path}: cannot read the CRAM with the reference {reference} ({last})") from None
+            except pysam.SamtoolsError as error:   # its value: "... stdout=..., stderr=MESSAGES"
+                last = (str(error.value).split("stderr=")[-1].strip().splitlines() or ["no message"])[-1]
+                raise InputError(f"{path}: cannot read the CRAM with the reference {reference} ({last}): is it the "
+                                 f"genome the reads were aligned to?") from None
             finally:
                 pysam.set_verbosity(quiet)
         return bam

@@ -19,6 +19,7 @@ import pysam
 import pytest
 from test_reliability import check_failure
 
+from deepgmap_core import peak_calling
 from deepgmap_core.alignments import IndexedBam
 from deepgmap_core.cli import bam_to_peaks, make_training_windows, predict_bigwig
 from deepgmap_core.errors import InputError
@@ -270,15 +271,21 @@ def test_cram_with_its_reference_gives_the_peaks_of_the_bam(cram, clean_peaks, s
     assert sorted(os.listdir(cram.parent)) == before
 
 
-@pytest.mark.parametrize("reference", [None, "genome.fa.gz"])
+@pytest.mark.parametrize("reference", [None, "another_length", "other_bases"])
 def test_cram_without_its_reference_is_one_line(reference, cram, test_data, tmp_path, capsys):
-    """No --reference: the error says it is CRAM; another genome (chr22 of another length): it names it."""
+    """No --reference: the error says it is CRAM; another genome (chr22 of another length, or of
+    its length with other bases): it names the reference. Nothing is written beside it."""
     out = tmp_path / "out"
     out.mkdir()
     argv = ["--bam", str(cram), "--peaks", str(out / "p.narrowPeak")]
-    if reference:
-        argv += ["--reference", str(test_data / reference)]
-    check_failure(bam_to_peaks, argv, out, capsys, [str(test_data / reference) if reference else "CRAM"])
+    if reference == "another_length":
+        argv += ["--reference", str(test_data / "genome.fa.gz")]
+    elif reference == "other_bases":
+        fasta = tmp_path / "other.fa"
+        fasta.write_bytes(b">chr22\n" + (b"A" * 60 + b"\n") * (51_304_566 // 60) + b"A" * (51_304_566 % 60) + b"\n")
+        argv += ["--reference", str(fasta)]
+    check_failure(bam_to_peaks, argv, out, capsys, [argv[-1] if reference else "CRAM"])
+    assert {path.name for path in tmp_path.iterdir()} <= {"out", "other.fa"}   # no other.fa.fai
 
 
 def test_a_bam_named_with_a_space_names_its_peaks_from_a_derived_name(clean_peaks, test_data, tmp_path, capsys):
@@ -323,6 +330,7 @@ def test_paired_on_single_end_reads_is_one_line_before_macs3(test_data, tmp_path
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    monkeypatch.setattr(peak_calling, "find_macs3", lambda: pytest.fail("MACS3 was started"))
     out = tmp_path / "out"
     out.mkdir()
     check_failure(bam_to_peaks, ["--bam", str(test_data / BAM), "--paired", "--peaks", str(out / "p.narrowPeak"),

@@ -26,7 +26,10 @@ MACS3 presets (the paper's):
                cannot build its fragment model (too few paired peaks), reads are extended
                to 200 bp instead (--fix-bimodal --extsize 200)
   dnase, atac  callpeak --call-summits -q 0.01 --nomodel --shift -100 --extsize 200
---paired reads the BAM as read pairs (MACS3 -f BAMPE: fragments from the pairs).
+--paired reads the BAM as read pairs (MACS3 -f BAMPE: fragments from the pairs); a BAM
+none of whose first 1,000 mapped reads is paired is refused. A CRAM is read with the genome
+given with --reference (into a private BAM, as MACS3 reads BAM only). An index beside the BAM
+that does not fit it (another BAM's) is passed over, with a warning, for one made privately.
 Peaks on chrM/chrMT, and peaks overlapping --blacklist regions, are removed before QC.
 
 QC definitions:
@@ -37,7 +40,7 @@ QC definitions:
                     (deepTools' countReadsPerBin without read extension counts the same way)
   FRiP              reads_in_peaks / reads_total
   covered_fraction  bases of those chromosomes covered by >= 1 aligned read span, divided by
-                    their total length
+                    their total length (a mapped read without CIGAR spans 1 bp, as in htslib)
   cFRiP             FRiP x covered_fraction (Onimaru et al.: it separates data sets that
                     train well from those that do not better than FRiP)
 The verdict is PASS when FRiP >= --min-frip, cFRiP >= --min-cfrip and peaks >= --min-peaks
