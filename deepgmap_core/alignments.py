@@ -71,7 +71,7 @@ class IndexedBam(PrivateFolder):
         lengths = None
         for index in candidates:
             lengths = lengths or _header_lengths(path, what)
-            problem = bam_index_problem(path, index, list(lengths.values()))
+            problem = bam_index_problem(path, index, lengths)
             if not problem:
                 return index
             if given:

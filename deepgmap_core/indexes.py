@@ -35,7 +35,6 @@ def _sampled(count):
 
 class _PlainBytes:
     def __init__(self, path):
-        self.size = os.path.getsize(path)
         self._handle = open(path, "rb")
 
     def read(self, start, length):
@@ -46,36 +45,41 @@ class _PlainBytes:
         self._handle.close()
 
 
+def _bgzf_blocks(path):
+    """Compressed and uncompressed start of each BGZF block of `path`, walked from their headers,
+    and the two sizes as the last entries."""
+    size, compressed, uncompressed = os.path.getsize(path), 0, 0
+    starts, offsets = [], []
+    with open(path, "rb") as handle:
+        while compressed < size:
+            handle.seek(compressed)
+            header = handle.read(18)
+            if len(header) < 18 or header[:4] != _BGZF_HEADER or header[12:14] != b"BC":
+                raise _Mismatch(f"no BGZF block at byte {compressed} of the compressed file")
+            block_size = struct.unpack_from("<H", header, 16)[0] + 1
+            if compressed + block_size > size:
+                raise _Mismatch("the compressed file is cut short")
+            handle.seek(compressed + block_size - 4)
+            starts.append(compressed)
+            offsets.append(uncompressed)
+            compressed, uncompressed = compressed + block_size, uncompressed + struct.unpack("<I", handle.read(4))[0]
+    return starts + [compressed], offsets + [uncompressed]
+
+
 class _BgzfBytes:
     """Uncompressed bytes of a BGZF file at any offset, its blocks found by walking their headers
     (so a .gzi can be checked against them)."""
 
     def __init__(self, path):
-        self._handle = open(path, "rb")
-        self.blocks = {}   # compressed offset -> uncompressed offset of each block
-        self._starts, self._lengths = [], []
+        self._starts, self._offsets = _bgzf_blocks(path)
+        self.blocks = dict(zip(self._starts, self._offsets))   # compressed -> uncompressed start of each block
         self._cached = (None, b"")
-        size, compressed, uncompressed = os.path.getsize(path), 0, 0
-        while compressed < size:
-            self._handle.seek(compressed)
-            header = self._handle.read(18)
-            if len(header) < 18 or header[:4] != _BGZF_HEADER or header[12:14] != b"BC":
-                raise _Mismatch(f"no BGZF block at byte {compressed} of the compressed file")
-            block_size = struct.unpack_from("<H", header, 16)[0] + 1
-            self._handle.seek(compressed + block_size - 4)
-            (length,) = struct.unpack("<I", self._handle.read(4) or b"\0\0\0\0")
-            self.blocks[compressed] = uncompressed
-            self._starts.append(compressed)
-            self._lengths.append(uncompressed)
-            compressed, uncompressed = compressed + block_size, uncompressed + length
-        self.size = uncompressed
-        self._lengths.append(uncompressed)
+        self._handle = open(path, "rb")
 
     def _block(self, index):
         if self._cached[0] != index:
             self._handle.seek(self._starts[index])
-            size = (self._starts[index + 1] if index + 1 < len(self._starts) else None)
-            data = self._handle.read(size - self._starts[index] if size else -1)
+            data = self._handle.read(self._starts[index + 1] - self._starts[index])
             try:
                 self._cached = (index, zlib.decompress(data[18:-8], -15))
             except zlib.error as error:
@@ -83,10 +87,10 @@ class _BgzfBytes:
         return self._cached[1]
 
     def read(self, start, length):
-        index = bisect.bisect_right(self._lengths, start) - 1
+        index = bisect.bisect_right(self._offsets, start) - 1
         pieces, wanted = [], length
-        while wanted > 0 and 0 <= index < len(self._starts):
-            data = self._block(index)[max(start - self._lengths[index], 0):]
+        while wanted > 0 and 0 <= index < len(self._starts) - 1:
+            data = self._block(index)[max(start - self._offsets[index], 0):]
             pieces.append(data[:wanted])
             wanted -= len(pieces[-1])
             index += 1
@@ -112,7 +116,7 @@ def fasta_index_problem(path, fai, gzi=None):
         if gzi:
             _check_gzi(gzi, data.blocks)
         _check_fai(_read_fai(fai), data)
-    except _Mismatch as error:
+    except (_Mismatch, OSError) as error:
         return str(error)
     finally:
         data.close()
@@ -196,7 +200,7 @@ def _is_line(line, bases, line_break, may_end_file):
 
 def bam_index_problem(path, index, lengths):
     """None when the BAM index `index` (.bai or .csi) fits the BAM `path` whose header gives
-    `lengths` (reference lengths in order), else why not.
+    `lengths` (reference name -> length, in order), else why not.
 
     The index must be whole and list as many references as the header, with no bin beyond a
     reference's length; for every reference with reads (SAMPLED of them at most), the first read
@@ -211,9 +215,9 @@ def bam_index_problem(path, index, lengths):
         return f"not a whole BAM index ({error})"
     if len(references) != len(lengths):
         return f"it lists {len(references)} references, the BAM header {len(lengths)}"
-    for tid, (bin_starts, span) in enumerate(references):
-        if bin_starts and max(bin_starts) >= max(lengths[tid], 1):
-            return f"it has reads at {max(bin_starts):,} on reference {tid + 1}, past its length {lengths[tid]:,}"
+    for (bin_starts, _), (name, length) in zip(references, lengths.items()):
+        if bin_starts and max(bin_starts) >= max(length, 1):
+            return f"it has reads at {max(bin_starts):,} on {name}, past its length {length:,}"
     return _check_read_spans(path, [(tid, span) for tid, (_, span) in enumerate(references) if span])
 
 
@@ -232,14 +236,14 @@ def _parse_bam_index(raw):
     (n_ref,) = struct.unpack_from("<i", raw, position)
     position += 4
     references = []
-    for _ in range(n_ref):
-        (n_bin,) = struct.unpack_from("<i", raw, position)
+    for _ in range(_count(n_ref, raw, position)):
+        n_bin = _count(struct.unpack_from("<i", raw, position)[0], raw, position)
         position += 4
         starts, span = [], None
         for _ in range(n_bin):
             bin_number = struct.unpack_from("<I", raw, position)[0]
             position += 12 if csi else 4
-            (n_chunk,) = struct.unpack_from("<i", raw, position)
+            n_chunk = _count(struct.unpack_from("<i", raw, position)[0], raw, position)
             if bin_number == pseudo_bin:
                 span = struct.unpack_from("<QQ", raw, position + 4)
             else:
@@ -247,7 +251,7 @@ def _parse_bam_index(raw):
                 starts.append((bin_number - level_firsts[level]) << (min_shift + 3 * (depth - level)))
             position += 4 + 16 * n_chunk
         if not csi:
-            (n_intv,) = struct.unpack_from("<i", raw, position)
+            n_intv = _count(struct.unpack_from("<i", raw, position)[0], raw, position)
             position += 4 + 8 * n_intv
         references.append((starts, span))
     if len(raw) < position:
@@ -255,6 +259,14 @@ def _parse_bam_index(raw):
     if len(raw) not in (position, position + 8):
         raise _Mismatch(f"{len(raw) - position} bytes after its last reference")
     return references
+
+
+def _count(number, raw, position):
+    """A count read from the index at `position`: one that cannot be (negative, or more 4-byte
+    items than bytes left) means another kind of file, and would loop for long."""
+    if not 0 <= number <= (len(raw) - position) // 4:
+        raise _Mismatch(f"a count of {number} at byte {position}")
+    return number
 
 
 def _check_read_spans(path, spans):

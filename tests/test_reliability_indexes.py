@@ -236,20 +236,24 @@ def test_a_given_bam_index_that_does_not_fit_is_refused_naming_it(shared_data, t
 
 def test_right_bam_indexes_fit_and_other_ones_do_not(shared_data, test_data, tmp_path):
     """.bai files samtools made (test data and the real hg19 and sacCer3 BAMs) and a .csi fit their
-    BAM; a .csi of another BAM, or an index of a BAM with other references, does not."""
+    BAM; a .csi of another BAM, an index of a BAM with other references, or garbage does not."""
     bams = [test_data / BAM, shared_data / "hg19" / "K562_H3K4me3.chr22.bam",
             shared_data / "sacCer3" / "ATAC.example.bam",
             *(test_data / f"yeast_ATAC_{name}.bam" for name in ("NFR", "nucleosome", "shallow"))]
     for bam in bams:
         with pysam.AlignmentFile(str(bam)) as reads:
-            lengths = list(reads.lengths)
+            lengths = dict(zip(reads.references, reads.lengths))
         assert bam_index_problem(str(bam), f"{bam}.bai", lengths) is None, bam
     csi = tmp_path / "reads.csi"
     pysam.index("-c", str(bams[0]), str(csi))
-    assert bam_index_problem(str(bams[0]), str(csi), [51_304_566]) is None
+    assert bam_index_problem(str(bams[0]), str(csi), {"chr22": 51_304_566}) is None
     pysam.index("-c", str(bams[1]), str(csi))
-    assert bam_index_problem(str(bams[0]), str(csi), [51_304_566]) is not None
-    assert "references" in bam_index_problem(str(bams[0]), f"{bams[2]}.bai", [51_304_566])
+    assert bam_index_problem(str(bams[0]), str(csi), {"chr22": 51_304_566}) is not None
+    assert "references" in bam_index_problem(str(bams[0]), f"{bams[2]}.bai", {"chr22": 51_304_566})
+    for garbage in (b"hello\tworld\n", b"BAI\x01\x01\x00\x00\x00\xfb\xff\xff\xff", b"BAI\x01\xff\xff\xff\x7f"):
+        (tmp_path / "garbage.bai").write_bytes(garbage)   # no magic; a count of -5 bins; 2**31 references
+        assert "not a whole BAM index" in bam_index_problem(str(bams[0]), str(tmp_path / "garbage.bai"),
+                                                            {"chr22": 51_304_566})
 
 
 # CRAM, file names, reads -------------------------------------------------------------------------
@@ -300,6 +304,13 @@ def test_a_bam_named_with_a_space_names_its_peaks_from_a_derived_name(clean_peak
     out.mkdir()
     check_failure(bam_to_peaks, ["--bam", str(bam), "--name", "my sample", "--peaks", str(out / "p.narrowPeak")],
                   out, capsys, ["--name"])
+
+
+@pytest.mark.parametrize("file_name, name", [("my sample.bam", "my_sample"), ("/run 2/K562 (rep1).bam", "K562_rep1"),
+                                             ("sample#3.sorted.bam", "sample_3"), ("été.bam", "t"),
+                                             ("ü.bam", "sample"), ("ok-1_a+b.bam", "ok-1_a+b")])
+def test_a_sample_name_is_derived_from_any_file_name(file_name, name):
+    assert bam_to_peaks.sample_name(file_name) == name
 
 
 def test_a_mapped_read_without_cigar_counts_as_one_base(test_data, tmp_path):
