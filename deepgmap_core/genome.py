@@ -15,6 +15,8 @@ import pysam
 
 from .errors import InputError
 from .fileio import GZIP_MAGIC, PrivateFolder, check_readable, index_is_current
+from .indexes import fasta_index_problem
+from .progress import warn
 
 ONE_HOT_ORDER = "AGCT"
 
@@ -89,7 +91,8 @@ class Genome(PrivateFolder):
     """Random access to a genome FASTA: plain, gzip or bgzip.
 
     An existing `.fai` (and `.gzi` for bgzip) beside the file is used unless it is older than
-    the file; otherwise the index is built in a private temporary folder, so read-only inputs (as in Galaxy) work and
+    the file or its content does not fit the file (indexes.fasta_index_problem); otherwise the
+    index is built in a private temporary folder, so read-only inputs (as in Galaxy) work and
     nothing is written beside them. A plain-gzip FASTA is first decompressed there.
     Use as a context manager, or call close().
     """
@@ -121,7 +124,7 @@ class Genome(PrivateFolder):
                 raise InputError(f"{path}: cannot decompress the genome FASTA ({error})") from None
             path, compressed = plain, False
         fai, gzi = path + ".fai", (path + ".gzi" if compressed else None)
-        if not all(index_is_current(index, path) for index in (fai, gzi) if index):
+        if not self._index_fits(path, fai, gzi):
             fai = self.private_path("index.fai")
             gzi = self.private_path("index.gzi") if compressed else None
             index_args = ["--fai-idx", fai] + (["--gzi-idx", gzi] if gzi else [])
@@ -133,6 +136,16 @@ class Genome(PrivateFolder):
             return self._open_reader()
         except (OSError, ValueError) as error:
             raise InputError(f"{self.path}: cannot open the genome FASTA ({error})") from None
+
+    def _index_fits(self, path, fai, gzi):
+        """The index beside the FASTA is used if it is not older than the file and its content fits it."""
+        if not all(index_is_current(index, path) for index in (fai, gzi) if index):
+            return False
+        problem = fasta_index_problem(path, fai, gzi)
+        if problem:
+            warn(f"{fai}{' and ' + gzi if gzi else ''}: not the index of {self.path} ({problem}): "
+                 f"indexing it privately instead")
+        return not problem
 
     def _build_index(self, path, index_args):
         """samtools faidx, its messages kept off stderr (our one-line error replaces them) and read:
@@ -152,6 +165,11 @@ class Genome(PrivateFolder):
         duplicate = re.search(r'Ignoring duplicate sequence "([^"]*)"', open(messages).read())
         if duplicate:
             raise InputError(f"{self.path}: two sequences named {duplicate.group(1)} (FASTA names must be unique)")
+
+    @property
+    def indexed_files(self):
+        """(FASTA, .fai, .gzi or None) as read: the FASTA is a private copy for plain gzip."""
+        return self._files
 
     def _open_reader(self):
         path, fai, gzi = self._files

@@ -84,7 +84,7 @@ def count_reads(bam, peak_intervals, read_filter, threads=1):
     with ProgressBar(counts.genome_bases, "counting reads", "bp") as progress:
         if threads > 1:
             with ProcessPoolExecutor(threads, initializer=_open_worker,
-                                     initargs=(bam.path, bam.index_path)) as pool:
+                                     initargs=(bam.reads_path, bam.index_path)) as pool:
                 results = list(_tracked(pool.map(_count_in_worker, tasks), tasks, progress))
         else:
             results = list(_tracked((count_chunk(bam, *task) for task in tasks), tasks, progress))

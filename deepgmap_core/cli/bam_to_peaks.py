@@ -1,6 +1,8 @@
 """deepgmap-bam-to-peaks: aligned reads -> MACS3 peaks, with FRiP/cFRiP quality control."""
 
+import contextlib
 import os
+import re
 
 from ..alignments import IndexedBam, ReadFilter, is_mitochondrial
 from ..errors import InputError
@@ -24,7 +26,10 @@ MACS3 presets (the paper's):
                cannot build its fragment model (too few paired peaks), reads are extended
                to 200 bp instead (--fix-bimodal --extsize 200)
   dnase, atac  callpeak --call-summits -q 0.01 --nomodel --shift -100 --extsize 200
---paired reads the BAM as read pairs (MACS3 -f BAMPE: fragments from the pairs).
+--paired reads the BAM as read pairs (MACS3 -f BAMPE: fragments from the pairs); a BAM
+none of whose first 1,000 mapped reads is paired is refused. A CRAM is read with the genome
+given with --reference (into a private BAM, as MACS3 reads BAM only). An index beside the BAM
+that does not fit it (another BAM's) is passed over, with a warning, for one made privately.
 Peaks on chrM/chrMT, and peaks overlapping --blacklist regions, are removed before QC.
 
 QC definitions:
@@ -35,7 +40,7 @@ QC definitions:
                     (deepTools' countReadsPerBin without read extension counts the same way)
   FRiP              reads_in_peaks / reads_total
   covered_fraction  bases of those chromosomes covered by >= 1 aligned read span, divided by
-                    their total length
+                    their total length (a mapped read without CIGAR spans 1 bp, as in htslib)
   cFRiP             FRiP x covered_fraction (Onimaru et al.: it separates data sets that
                     train well from those that do not better than FRiP)
 The verdict is PASS when FRiP >= --min-frip, cFRiP >= --min-cfrip and peaks >= --min-peaks
@@ -54,10 +59,13 @@ example:
 def build_parser():
     parser = make_parser(PROG, DESCRIPTION, EPILOG)
     reads = parser.add_argument_group("reads")
-    reads.add_argument("--bam", required=True, help="treatment reads: coordinate-sorted BAM (indexed or not)")
+    reads.add_argument("--bam", required=True,
+                       help="treatment reads: coordinate-sorted BAM (indexed or not), or CRAM with --reference")
     reads.add_argument("--bam-index", metavar="BAI", help="index of --bam if not beside it (as Galaxy keeps it)")
     reads.add_argument("--control", metavar="BAM", help="control (input) reads for ChIP-seq")
     reads.add_argument("--control-index", metavar="BAI", help="index of --control if not beside it")
+    reads.add_argument("--reference", metavar="FASTA",
+                       help="genome the reads were aligned to, for CRAM input (read into a private BAM for MACS3)")
     reads.add_argument("--paired", action="store_true", help="paired-end reads (MACS3 -f BAMPE)")
     reads.add_argument("--min-mapq", type=non_negative_int, help="QC counts only reads with this MAPQ or more")
     reads.add_argument("--ignore-duplicates", action="store_true", help="QC ignores reads flagged as duplicates")
@@ -66,7 +74,8 @@ def build_parser():
     calling.add_argument("--genome-size",
                          help="effective genome size for MACS3: hs, mm, ce, dm or a number of bp (e.g. 1.2e7)")
     calling.add_argument("--qvalue", type=finite_float, help="MACS3 q-value cut-off")
-    calling.add_argument("--name", help="sample name for peak names and the QC table (default: the BAM file stem)")
+    calling.add_argument("--name", help="sample name for peak names and the QC table (default: the BAM file stem, "
+                                        "other characters than letters, digits and _ . + - made _)")
     calling.add_argument("--blacklist", metavar="BED", help="remove peaks overlapping these regions")
     qc = parser.add_argument_group("quality control")
     qc.add_argument("--min-frip", type=finite_float, help="PASS needs at least this FRiP (ENCODE: 1%%)")
@@ -92,41 +101,53 @@ def build_parser():
     return parser
 
 
-def open_reads(path, index, what):
-    """Open a BAM and check that it has mapped reads outside chrM."""
-    bam = IndexedBam(path, index, what)
-    mapped = {c: n for c, n in bam.mapped_per_chrom().items() if n and not is_mitochondrial(c)}
-    if not mapped:
+def open_reads(path, index, what, args):
+    """Open a BAM (or CRAM) and check that it has mapped reads outside chrM (and pairs, for --paired)."""
+    bam = IndexedBam(path, index, what, args.reference)
+    try:
+        mapped = {c: n for c, n in bam.mapped_per_chrom().items() if n and not is_mitochondrial(c)}
+        if not mapped:
+            raise InputError(f"{path}: the {what} has no mapped reads (outside chrM)")
+        if args.paired:
+            bam.check_paired(what)
+    except BaseException:
         bam.close()
-        raise InputError(f"{path}: the {what} has no mapped reads (outside chrM)")
+        raise
     return bam, mapped
+
+
+def sample_name(bam_path):
+    """The BAM file's stem, with what a sample name may not hold made _ (`my sample.bam`: my_sample)."""
+    return re.sub(r"[^A-Za-z0-9_.+-]+", "_", os.path.basename(bam_path).split(".")[0]).strip("_") or "sample"
 
 
 def run(args, argv):
     check_outputs(args.peaks, args.summits, args.qc, args.qc_json, args.qc_multiqc, args.qc_multiqc_table,
                   args.qc_plot)
-    name = args.name or os.path.basename(args.bam).split(".")[0]
+    name = args.name or sample_name(args.bam)
     settings = settings_from(PeakCallSettings, args, name=name)
     settings.check()
     thresholds = settings_from(Thresholds, args)
     read_filter = settings_from(ReadFilter, args)
     blacklist = read_peaks(args.blacklist, "blacklist") if args.blacklist else None
-    bam, mapped = open_reads(args.bam, args.bam_index, "BAM")
-    with bam:
+    bam, mapped = open_reads(args.bam, args.bam_index, "BAM", args)
+    with bam, contextlib.ExitStack() as control_open:
         if blacklist:
             check_blacklist_naming(blacklist, bam.lengths, "BAM")
+        control_reads = None
         if args.control:
-            control, control_mapped = open_reads(args.control, args.control_index, "control BAM")
-            control.close()
+            control, control_mapped = open_reads(args.control, args.control_index, "control BAM", args)
+            control_reads = control_open.enter_context(control).reads_path  # kept open: a CRAM's BAM is private
             if not set(mapped) & set(control_mapped):
                 raise InputError(f"{args.control}: the control has reads on {', '.join(sorted(control_mapped)[:3])}, "
                                  f"none on the treatment's chromosomes ({', '.join(sorted(mapped)[:3])})")
         message(f"{PROG}: calling peaks with MACS3 ({args.assay} preset) on {args.bam}")
-        called, removed = clean_peaks(call_peaks(args.bam, args.control, settings), blacklist)
+        called, removed = clean_peaks(call_peaks(bam.reads_path, control_reads, settings), blacklist)
         chroms, starts, ends = called.coordinates()
         peak_intervals = {c: (starts[chroms == c], ends[chroms == c]) for c in set(chroms)}
         counts = count_reads(bam, peak_intervals, read_filter, args.threads)
-    parameters = {"bam": args.bam, "control": args.control or "none", "assay": args.assay,
+    parameters = {"bam": args.bam, "control": args.control or "none", "reference": args.reference or "none",
+                  "assay": args.assay,
                   "genome_size": args.genome_size, "qvalue": args.qvalue, "paired": args.paired,
                   "blacklist": args.blacklist or "none", "read_filter": read_filter.describe(),
                   "macs3_command": " ".join(called.command[1:])}

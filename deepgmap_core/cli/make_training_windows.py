@@ -59,7 +59,7 @@ example:
 def build_parser():
     parser = make_parser(PROG, DESCRIPTION, EPILOG)
     inputs = parser.add_argument_group("inputs")
-    add_genome_argument(inputs, "genome; an existing .fai/.gzi beside it is used")
+    add_genome_argument(inputs, "genome; an existing .fai/.gzi beside it is used if it fits the FASTA")
     inputs.add_argument("--peaks", required=True, nargs="+", metavar="PEAKS",
                         help="one BED or narrowPeak file per class (gzip allowed)")
     inputs.add_argument("--names", nargs="+", metavar="NAME",
