@@ -64,7 +64,7 @@ demo: setup
 	@$(BIN)/python demo/summary.py $(DEMO_OUT) $(SHIPPED_MODEL) test-data/CTCF.bed
 
 test-python: setup
-	$(BIN)/python -m pytest -p no:cacheprovider tests
+	$(BIN)/python -m pytest -p no:cacheprovider --durations=30 tests
 
 test-galaxy: setup
 	DEEPGMAP_BIN=$(BIN) PYTHON=$(PYTHON) tests/galaxy/run.sh tools workflows/deepgmap.gxwf.yml
