@@ -10,32 +10,27 @@ from .errors import InputError
 
 @dataclass(frozen=True)
 class Range:
-    low: float = None           # None: no bound
-    high: float = None
-    low_open: bool = False      # True: the bound itself is outside
-    high_open: bool = False
+    low: float
+    high: float = None          # None: no upper bound
+    low_open: bool = False      # True: `low` itself is outside (upper bounds are always inside)
     integer: bool = False
 
     def problem(self, value):
         """Why `value` is outside the range ('must be ...'), or None."""
         if not self.integer and not math.isfinite(value):
             return "must be a finite number"
-        below = self.low is not None and (value <= self.low if self.low_open else value < self.low)
-        above = self.high is not None and (value >= self.high if self.high_open else value > self.high)
-        if not (below or above):
+        below = value <= self.low if self.low_open else value < self.low
+        if not (below or self.high is not None and value > self.high):
             return None
         if self.high is None:
             return f"must be {'>' if self.low_open else '>='} {self.low}"
-        if self.low is None:
-            return f"must be {'<' if self.high_open else '<='} {self.high}"
-        return f"must be within {'(' if self.low_open else '['}{self.low}, {self.high}{')' if self.high_open else ']'}"
+        return f"must be within {'(' if self.low_open else '['}{self.low}, {self.high}]"
 
     def check(self, value, option):
         """InputError naming `option` when `value` is outside the range."""
         problem = self.problem(value)
         if problem:
             raise InputError(f"{option} {problem}, got {value}")
-        return value
 
 
 PROBABILITY = Range(0, 1)                       # a probability or a fraction, both ends allowed

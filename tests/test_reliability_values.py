@@ -52,11 +52,9 @@ RANGES = {
 def outside(span):
     """Values just outside `span` (the open end itself, else one step beyond), and nan for numbers."""
     step = 1 if span.integer else 0.5
-    values = []
-    if span.low is not None:
-        values.append(span.low if span.low_open else span.low - step)
+    values = [span.low if span.low_open else span.low - step]
     if span.high is not None:
-        values.append(span.high if span.high_open else span.high + step)
+        values.append(span.high + step)
     return [repr(value) for value in values] + ([] if span.integer else ["nan"])
 
 

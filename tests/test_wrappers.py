@@ -119,7 +119,6 @@ def test_each_form_number_stays_within_the_commands_range(wrapper):
             continue
         where = f"{wrapper.name} {param.get('argument')}"
         low, high = param.get("min"), param.get("max")
-        if bounds.low is not None:
-            assert low is not None and float(low) >= bounds.low, f"{where}: min {low}, the command's {bounds.low}"
+        assert low is not None and float(low) >= bounds.low, f"{where}: min {low}, the command's {bounds.low}"
         if bounds.high is not None:
             assert high is not None and float(high) <= bounds.high, f"{where}: max {high}, the command's {bounds.high}"
