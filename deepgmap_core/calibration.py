@@ -11,11 +11,9 @@ times. Exact for one class; with several, the rows negative for a class but posi
 another were all kept, so the shift is an approximation there.
 """
 
-import math
-
 import numpy as np
 
-from .errors import InputError
+from .bounds import POSITIVE_PROBABILITY, PROBABILITY
 from .scoring import Ranking, precision_recall
 from .windows import LABEL_BLOCK, label_sums
 
@@ -103,8 +101,7 @@ def describe_probabilities(info):
 
 
 def check_peak_precision(precision):
-    if not 0 < precision <= 1:
-        raise InputError(f"--peak-precision must be within (0, 1], got {precision}")
+    POSITIVE_PROBABILITY.check(precision, "--peak-precision")
 
 
 def precision_threshold(truth, scores, precision):
@@ -173,16 +170,11 @@ def calibration_lines(info):
 
 def peak_thresholds(info, threshold="auto"):
     """Per class (threshold, how it was chosen) for predicted peaks: `threshold` 'auto' takes the
-    model file's (chosen on the valid chromosomes), a number is used for every class."""
+    model file's (chosen on the valid chromosomes), a probability is used for every class."""
     classes = info.class_names
     if threshold != "auto":
-        try:
-            value = float(threshold)
-        except ValueError:
-            value = math.nan
-        if not math.isfinite(value):
-            raise InputError(f"--threshold must be 'auto' or a number, got {threshold!r}")
-        return [(value, f"given (--threshold {value:g})")] * len(classes)
+        PROBABILITY.check(threshold, "--threshold")
+        return [(threshold, f"given (--threshold {threshold:g})")] * len(classes)
     calibration = info.calibration
     if not calibration:
         return [(FALLBACK_THRESHOLD, f"the model file holds no threshold chosen on validation (trained before "

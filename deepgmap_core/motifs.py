@@ -14,6 +14,9 @@ from .reports import embedded_png, figure_bytes, html_page, pyplot
 
 MEME_ORDER = [ONE_HOT_ORDER.index(base) for base in "ACGT"]  # the suite's one-hot columns in MEME's order
 DEFAULT_SCALE = 100.0
+# How far a row of a letter-probability matrix may sum from 1: rows rounded to 2 decimals are within
+# 4 x 0.005; JASPAR 2024 and HOCOMOCO v12 rows are within 2e-6.
+ROW_SUM_TOLERANCE = 0.02
 
 
 def first_layer_kernels(model):
@@ -80,12 +83,46 @@ def read_motif_db(path):
     if not motifs:
         raise InputError(f"{path}: no motifs in the MEME file")
     names = list(motifs)
+    check_motif_names(path, len(names))
     matrices = [np.asarray(motifs[name]).T for name in names]
     for name, matrix in zip(names, matrices):
-        # One nan makes every Tomtom p-value 1 and every scan score nan, silently.
-        if not (np.isfinite(matrix).all() and (matrix >= 0).all()):
-            raise InputError(f"{path}: motif {name} has a probability that is negative or not a number")
+        check_probability_rows(path, name, matrix)
     return names, matrices
+
+
+def check_motif_names(path, motifs_read):
+    """InputError when two motifs of the file share a name (memelite keeps the last one of a
+    name: the other would be left out of every match without a word)."""
+    seen, motif_lines = set(), 0
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            if line.startswith("MOTIF"):
+                motif_lines += 1
+                name = " ".join(line[5:].split())  # memelite's key: the rest of the line
+                if name in seen:
+                    raise InputError(f"{path}: motif {name} appears twice: motif names must be distinct")
+                seen.add(name)
+    if motif_lines != motifs_read:
+        raise InputError(f"{path}: {motif_lines} MOTIF lines but {motifs_read} motifs read: is a matrix missing?")
+
+
+def check_probability_rows(path, name, matrix):
+    """InputError naming the motif and row unless each row of its letter-probability matrix
+    holds probabilities summing to 1: counts, a zero row or a nan would change every Tomtom match
+    and scan score without a word."""
+    finite = np.isfinite(matrix).all(axis=1) & (matrix >= 0).all(axis=1)
+    if not finite.all():
+        row = int(np.argmin(finite))
+        raise InputError(f"{path}: motif {name}, row {row + 1}: a probability is negative or not a number "
+                         f"({' '.join(f'{p:g}' for p in matrix[row])})")
+    sums = matrix.sum(axis=1)
+    off = np.abs(sums - 1) > ROW_SUM_TOLERANCE
+    if off.any():
+        row = int(np.argmax(off))
+        why = ("all zeros" if sums[row] == 0 else
+               f"sums to {sums[row]:g}, not 1" + (": counts? a letter-probability matrix holds probabilities"
+                                                  if sums[row] > 1.5 else ""))
+        raise InputError(f"{path}: motif {name}, row {row + 1}: {why}")
 
 
 def benjamini_hochberg(p_values):

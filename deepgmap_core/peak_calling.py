@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .alignments import is_mitochondrial
+from .bounds import POSITIVE_PROBABILITY
 from .errors import InputError
 from .peaks import merge_intervals, overlaps_any
 
@@ -35,8 +36,7 @@ class PeakCallSettings:
     def check(self):
         if self.assay not in ASSAYS:
             raise InputError(f"--assay must be one of {', '.join(ASSAYS)}, got {self.assay!r}")
-        if not 0 < self.qvalue <= 1:
-            raise InputError(f"--qvalue must be within (0, 1], got {self.qvalue}")
+        POSITIVE_PROBABILITY.check(self.qvalue, "--qvalue")
         if self.genome_size not in GENOME_SIZES:
             try:
                 size = float(self.genome_size)

@@ -2,9 +2,9 @@
 scoring), apart from them: the commands take their defaults from here before they import it.
 Each field's default is the one place that default is declared (argparse shows it in --help)."""
 
-import math
 from dataclasses import dataclass
 
+from .bounds import COUNT, NON_NEGATIVE, POSITIVE, POSITIVE_COUNT, PROBABILITY
 from .errors import InputError
 from .models import DEFAULT_MODEL, architecture
 from .recipes import recipe
@@ -31,20 +31,13 @@ class TrainSettings:
     def check(self):
         recipe(self.recipe)
         architecture(self.model)
-        for name in ("epochs",):
-            if getattr(self, name) <= 0:
-                raise InputError(f"--{name.replace('_', '-')} must be > 0, got {getattr(self, name)}")
-        if self.loader_threads < 1:
-            raise InputError(f"--threads must be >= 1, got {self.loader_threads}")
-        for name in ("steps_per_epoch", "patience", "max_valid_windows", "max_test_windows", "batch_size"):
-            if getattr(self, name) < 0:
-                raise InputError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
-        for name in ("learning_rate", "max_minutes", "width_scale"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
-                raise InputError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {value}")
-        if self.width_scale == 0:
-            raise InputError("--width-scale must be > 0, got 0")
+        POSITIVE_COUNT.check(self.loader_threads, "--threads")
+        for bounds, names in ((POSITIVE_COUNT, ("epochs",)),
+                              (COUNT, ("steps_per_epoch", "patience", "max_valid_windows", "max_test_windows",
+                                       "batch_size")),
+                              (NON_NEGATIVE, ("learning_rate", "max_minutes")), (POSITIVE, ("width_scale",))):
+            for name in names:
+                bounds.check(getattr(self, name), f"--{name.replace('_', '-')}")
 
     @property
     def training_recipe(self):
@@ -91,7 +84,5 @@ class VariantSettings:
     def check(self):
         if self.batch_size <= 0:
             raise InputError(f"--batch-size must be > 0, got {self.batch_size}")
-        if self.saliency_window < 0:
-            raise InputError(f"--saliency-window must be >= 0, got {self.saliency_window}")
-        if not 0 <= self.max_ref_mismatch <= 1:
-            raise InputError(f"--max-ref-mismatch must be in [0, 1], got {self.max_ref_mismatch}")
+        COUNT.check(self.saliency_window, "--saliency-window")
+        PROBABILITY.check(self.max_ref_mismatch, "--max-ref-mismatch")

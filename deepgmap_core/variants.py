@@ -340,6 +340,9 @@ def score_vcf(reader, model, info, genome, settings, vcf_stream, tsv_stream=None
         raise InputError(f"{reader.path}: the VCF has no records")
     if scorer.checked_refs < ASSEMBLY_CHECK_RECORDS:
         scorer.check_assembly(reader.path)
+    if not scorer.counts[SCORED]:  # raised before the outputs are kept: an annotation without a score is no result
+        reasons = "; ".join(line.strip() for line in summary_lines(scorer.counts)[1:])
+        raise InputError(f"{reader.path}: no record could be scored ({reasons})")
     return scorer.counts
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from .bounds import PROBABILITY
 from .errors import InputError
 from .fileio import open_text, provenance_lines
 from .genome import ACGT_BYTES, ONE_HOT_ORDER, gc_mask, non_acgt_mask
@@ -57,9 +58,21 @@ class WindowSettings:
         if self.negatives not in NEGATIVE_SAMPLING:
             raise InputError(f"--negatives must be one of {', '.join(NEGATIVE_SAMPLING)}, got {self.negatives!r}")
         for name in ("min_window_fraction", "min_peak_fraction", "max_n_fraction", "keep_negatives"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise InputError(f"--{name.replace('_', '-')} must be within [0, 1], got {value}")
+            PROBABILITY.check(getattr(self, name), f"--{name.replace('_', '-')}")
+
+
+def check_class_names(names, source):
+    """InputError naming `source` unless the class names are distinct, not blank, without tabs or
+    line breaks and not starting with '.': a repeated or blank name trains classes
+    ['CTCF', 'CTCF'] or writes a hidden track file ('.bw')."""
+    for name in names:
+        if not name.strip() or name.startswith(".") or any(c in name for c in "\t\n\r"):
+            raise InputError(f"{source}: class name {name!r} is blank, starts with '.' or contains a tab or "
+                             f"line break")
+    duplicated = sorted({name for name in names if names.count(name) > 1})
+    if duplicated:
+        raise InputError(f"{source}: class name(s) {', '.join(duplicated)} used twice: class names must be "
+                         f"distinct")
 
 
 @dataclass
@@ -547,6 +560,7 @@ def read_windows_table(path, threads=1):
     with open_text(path, "windows table") as handle:
         stream = handle.buffer  # plain or gzip bytes; a truncated gzip raises InputError on read()
         metadata, header, header_lines, body_start = _read_header(stream, path)
+        check_class_names(header[4:], path)
         plain = isinstance(stream, io.BufferedReader) and os.path.isfile(path)
         body = _TableBody(path, len(header) - 4, header_lines,
                           os.fstat(stream.fileno()).st_size - stream.tell() + len(body_start) if plain else None)

@@ -311,7 +311,6 @@ def test_control_on_other_chromosomes_is_refused(shared_data, tmp_path, capsys):
 
 def test_bad_parameters(shared_data, tmp_path, capsys):
     bam = str(shared_data / "hg19" / "K562_H3K4me3.chr22.bam")
-    for args, expected in ((["--genome-size", "human"], "--genome-size"), (["--qvalue", "0"], "--qvalue"),
-                           (["--name", "a b"], "--name")):
+    for args, expected in ((["--genome-size", "human"], "--genome-size"), (["--name", "a b"], "--name")):
         assert main(["--bam", bam, "--peaks", str(tmp_path / "p"), *args]) == 1
         assert expected in capsys.readouterr().err

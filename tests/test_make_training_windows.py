@@ -184,7 +184,6 @@ def test_bad_peak_files_give_one_line_and_no_output(inputs, tmp_path, capsys, ca
 
 
 @pytest.mark.parametrize("args, expected", [
-    (["--keep-negatives", "1.5"], "--keep-negatives must be within [0, 1]"),
     (["--test-chroms", "chr20", "--valid-chroms", "chr20"], "both test and valid"),
     (["--test-chroms", "chr8"], "chr8 not in the genome"),
     (["--names", "only_one"], "1 name(s) for 2 peak file(s)"),

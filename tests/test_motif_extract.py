@@ -107,7 +107,7 @@ def test_min_ic_keeps_only_informative_kernels(planted_model, tmp_path):
 @pytest.mark.parametrize("case, expected", [
     ("empty_db", "no motifs"),
     ("malformed_db", "not a readable MEME motif file"),
-    ("nan_in_real_db", "motif C055:CTCF:C2H2_ZF has a probability that is negative or not a number"),
+    ("nan_in_real_db", "motif C055:CTCF:C2H2_ZF, row 1: a probability is negative or not a number"),
     ("dense_model", "no first convolution"),
     ("db_without_output", "need --motif-db"),
 ])

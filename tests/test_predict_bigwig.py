@@ -314,7 +314,6 @@ def test_another_species(model_path, shared_data, tmp_path):
     ("unknown_chrom", "chrX not in the genome"),
     ("saliency_without_regions", "--saliency needs --regions"),
     ("other_window_table", "the model reads 1000 bp"),
-    ("bad_threshold", "--threshold must be 'auto' or a number, got 'high'"),
     ("class_names_one_file", "classes 'K562/mark' and 'K562:mark' would both be written as K562_mark"),
 ])
 def test_bad_input_gives_one_line(model_path, test_data, tmp_path, capsys, case, expected):
@@ -339,8 +338,6 @@ def test_bad_input_gives_one_line(model_path, test_data, tmp_path, capsys, case,
                     data = json.dumps(entry).encode()
                 target.writestr(item, data)
         args[1] = str(tmp_path / "m.keras")
-    elif case == "bad_threshold":
-        args += ["--peaks-out", str(tmp_path / "peaks"), "--threshold", "high"]
     else:
         (tmp_path / "w.tsv").write_text("#chrom\tstart\tend\tsplit\tCTCF\tH3K4me3\nchr20\t0\t500\ttrain\t1\t0\n")
         args += ["--evaluate", str(tmp_path / "w.tsv")]

@@ -189,13 +189,16 @@ def write_vcf(path, rows, header=True):
 
 
 def test_records_outside_the_chromosome_are_kept_unscored(paths, tmp_path):
+    with Genome(paths["genome"]) as genome:
+        base = genome.fetch("chr20", 2_000_000, 2_000_001).upper().decode()
     rows = [("chr20", 0, "telomere", "N", "A", ".", ".", "."), ("chr20", 4_999_999, "past_end", "AAA", "A", ".", ".", "."),
-            ("chr20", 1_000_000, "no_change", "A", "A", ".", ".", ".")]
+            ("chr20", 1_000_000, "no_change", "A", "A", ".", ".", "."),
+            ("chr20", 2_000_001, "scorable", base, "T" if base != "T" else "A", ".", ".", ".")]  # none scored: an error
     code, out = score(paths, tmp_path, vcf=write_vcf(tmp_path / "edges.vcf", rows))
     assert code == 0
     records, _ = read_records(out)
     assert {name: r.info["DGM_STATUS"] for name, r in records.items()} == {
-        "telomere": "outside_chrom", "past_end": "outside_chrom", "no_change": "no_change"}
+        "telomere": "outside_chrom", "past_end": "outside_chrom", "no_change": "no_change", "scorable": "scored"}
 
 
 def test_vcf_of_another_assembly_stops_and_leaves_no_output(paths, tmp_path, capsys):

@@ -100,3 +100,25 @@ def test_each_form_default_is_the_commands_default(wrapper):
         compared += 1
     if wrapper.stem != "merge_bigwigs":
         assert compared, f"{wrapper.name}: no form default compared"
+
+
+@pytest.mark.parametrize("wrapper", WRAPPERS, ids=lambda path: path.stem)
+def test_each_form_number_stays_within_the_commands_range(wrapper):
+    """A number the Galaxy form lets through is one the command takes: each numeric param of an
+    option with a checked range (cli/common.py number_type) has min and max inside that range.
+    Galaxy's bounds are inclusive: an open end (e.g. q-value > 0) may be the form's min, whose one
+    value the command refuses in one line."""
+    tool = ElementTree.parse(wrapper).getroot()
+    macros = ElementTree.parse(TOOLS / "macros.xml").getroot()
+    parser = importlib.import_module(f"deepgmap_core.cli.{wrapper.stem}").build_parser()
+    actions = {option: action for action in parser._actions for option in action.option_strings}
+    for param in _expanded_params(tool, macros):
+        bounds = getattr(actions[param.get("argument")].type, "bounds", None) if param.get("argument") in actions \
+            else None
+        if bounds is None or param.get("type") not in ("integer", "float"):
+            continue
+        where = f"{wrapper.name} {param.get('argument')}"
+        low, high = param.get("min"), param.get("max")
+        assert low is not None and float(low) >= bounds.low, f"{where}: min {low}, the command's {bounds.low}"
+        if bounds.high is not None:
+            assert high is not None and float(high) <= bounds.high, f"{where}: max {high}, the command's {bounds.high}"

@@ -5,14 +5,15 @@ import os
 import re
 
 from ..alignments import IndexedBam, ReadFilter, is_mitochondrial
+from ..bounds import MAPQ
 from ..errors import InputError
 from ..fileio import atomic_output, check_outputs
 from ..peak_calling import ASSAYS, PeakCallSettings, call_peaks, clean_peaks, write_rows
 from ..peaks import check_blacklist_naming, read_peaks
 from ..progress import message
 from ..qc import Thresholds, assess, count_reads, plot_qc, qc_json, qc_multiqc, qc_multiqc_table, qc_table
-from .common import (add_threads_argument, command_line, defaults_from, finite_float, make_parser, non_negative_int,
-                     run_tool, settings_from)
+from .common import (add_threads_argument, command_line, defaults_from, make_parser, non_negative_int, number_type,
+                     positive_probability, probability, run_tool, settings_from)
 
 PROG = "deepgmap-bam-to-peaks"
 EXIT_QC_FAILED = 3
@@ -67,19 +68,19 @@ def build_parser():
     reads.add_argument("--reference", metavar="FASTA",
                        help="genome the reads were aligned to, for CRAM input (read into a private BAM for MACS3)")
     reads.add_argument("--paired", action="store_true", help="paired-end reads (MACS3 -f BAMPE)")
-    reads.add_argument("--min-mapq", type=non_negative_int, help="QC counts only reads with this MAPQ or more")
+    reads.add_argument("--min-mapq", type=number_type(MAPQ), help="QC counts only reads with this MAPQ or more")
     reads.add_argument("--ignore-duplicates", action="store_true", help="QC ignores reads flagged as duplicates")
     calling = parser.add_argument_group("peak calling")
     calling.add_argument("--assay", choices=ASSAYS, help="sets the MACS3 preset (see above)")
     calling.add_argument("--genome-size",
                          help="effective genome size for MACS3: hs, mm, ce, dm or a number of bp (e.g. 1.2e7)")
-    calling.add_argument("--qvalue", type=finite_float, help="MACS3 q-value cut-off")
+    calling.add_argument("--qvalue", type=positive_probability, help="MACS3 q-value cut-off")
     calling.add_argument("--name", help="sample name for peak names and the QC table (default: the BAM file stem, "
                                         "other characters than letters, digits and _ . + - made _)")
     calling.add_argument("--blacklist", metavar="BED", help="remove peaks overlapping these regions")
     qc = parser.add_argument_group("quality control")
-    qc.add_argument("--min-frip", type=finite_float, help="PASS needs at least this FRiP (ENCODE: 1%%)")
-    qc.add_argument("--min-cfrip", type=finite_float, help="PASS needs at least this cFRiP")
+    qc.add_argument("--min-frip", type=probability, help="PASS needs at least this FRiP (ENCODE: 1%%)")
+    qc.add_argument("--min-cfrip", type=probability, help="PASS needs at least this cFRiP")
     qc.add_argument("--min-peaks", type=non_negative_int, help="PASS needs at least this many peaks")
     qc.add_argument("--fail-on-qc", action="store_true", help=f"exit with code {EXIT_QC_FAILED} on FAIL")
     add_threads_argument(parser)

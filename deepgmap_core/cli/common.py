@@ -1,13 +1,13 @@
 """Parser pieces and the error handling shared by every command-line tool."""
 
 import argparse
-import math
 import os
 import shlex
 import sys
 from dataclasses import fields
 
 from .. import __version__
+from ..bounds import COUNT, NON_NEGATIVE, POSITIVE, POSITIVE_COUNT, POSITIVE_PROBABILITY, PROBABILITY, SEED
 from ..errors import InputError
 from ..fileio import output_group
 from ..progress import message, set_quiet
@@ -88,33 +88,40 @@ def import_keras(onednn, threads=None):
         message(f"Keras {keras.__version__}, backend {keras.backend.backend()}, computing on {accelerator()}")
 
 
-def finite_float(text):
-    """A number that is not nan or infinite (argparse's float accepts both)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
-    return value
+def number_type(bounds):
+    """An argparse type: a number (a whole one for an integer Range) within `bounds`, which it
+    keeps as .bounds (the Galaxy wrappers' min and max are checked against it)."""
+
+    def parse(text):
+        try:
+            value = int(text) if bounds.integer else float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a {'whole ' if bounds.integer else ''}number: {text!r}") from None
+        problem = bounds.problem(value)
+        if problem:
+            raise argparse.ArgumentTypeError(f"{problem}, got {text!r}")
+        return value
+
+    parse.bounds = bounds
+    return parse
 
 
-def _integer(text, least):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < least:
-        raise argparse.ArgumentTypeError(f"must be >= {least}, got {value}")
-    return value
+def auto_or(number):
+    """An argparse type: 'auto' or what the number type `number` takes."""
+
+    def parse(text):
+        return text if text == "auto" else number(text)
+
+    parse.bounds = number.bounds
+    return parse
 
 
-def non_negative_int(text):
-    return _integer(text, 0)
-
-
-def positive_int(text):
-    return _integer(text, 1)
+non_negative_float = number_type(NON_NEGATIVE)
+positive_float = number_type(POSITIVE)
+probability = number_type(PROBABILITY)
+positive_probability = number_type(POSITIVE_PROBABILITY)
+non_negative_int = number_type(COUNT)
+positive_int = number_type(POSITIVE_COUNT)
 
 
 def available_cores():
@@ -148,7 +155,7 @@ def add_rc_average_argument(parser):
 
 
 def add_seed_argument(parser):
-    parser.add_argument("--seed", type=non_negative_int, default=0,
+    parser.add_argument("--seed", type=number_type(SEED), default=0,
                         help="seed of every random choice; the same seed and inputs give the same output")
 
 

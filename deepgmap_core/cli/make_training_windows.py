@@ -6,10 +6,10 @@ from ..genome import Genome
 from ..parallel import in_order
 from ..peaks import check_blacklist_naming, default_class_name, read_peaks
 from ..progress import message, warn
-from ..windows import (NEGATIVE_SAMPLING, RULES, ChromosomeSplit, WindowSettings, table_provenance_lines,
-                       write_training_windows)
+from ..windows import (NEGATIVE_SAMPLING, RULES, ChromosomeSplit, WindowSettings, check_class_names,
+                       table_provenance_lines, write_training_windows)
 from .common import (add_genome_argument, add_seed_argument, add_threads_argument, chromosome_list, command_line,
-                     defaults_from, finite_float, flatten, make_parser, non_negative_int, positive_int, run_tool,
+                     defaults_from, flatten, make_parser, non_negative_int, positive_int, probability, run_tool,
                      settings_from)
 
 PROG = "deepgmap-make-training-windows"
@@ -73,19 +73,19 @@ def build_parser():
                              "more than it is labelled on (DeepSEA: --window 200 --flank 400); labels, N filter "
                              "and blacklist use the window itself; windows whose flanks leave the chromosome are "
                              "dropped")
-    tiling.add_argument("--max-n-fraction", type=finite_float,
+    tiling.add_argument("--max-n-fraction", type=probability,
                         help="drop windows with a larger fraction of N (non-ACGT) bases")
     tiling.add_argument("--rule", choices=RULES, help="labelling rule (see above)")
-    tiling.add_argument("--min-window-fraction", type=finite_float,
+    tiling.add_argument("--min-window-fraction", type=probability,
                         help="overlap rule: fraction of the window a peak must cover")
-    tiling.add_argument("--min-peak-fraction", type=finite_float,
+    tiling.add_argument("--min-peak-fraction", type=probability,
                         help="overlap rule: fraction of a peak the window must cover")
     split = parser.add_argument_group("chromosome split and sampling")
     split.add_argument("--test-chroms", nargs="+", type=chromosome_list, metavar="CHROM",
                        help="chromosomes held out for testing (names separated by spaces or commas)")
     split.add_argument("--valid-chroms", nargs="+", type=chromosome_list, metavar="CHROM",
                        help="chromosomes held out for validation")
-    split.add_argument("--keep-negatives", type=finite_float,
+    split.add_argument("--keep-negatives", type=probability,
                        help="probability of keeping a train window with no positive label")
     split.add_argument("--negatives", choices=NEGATIVE_SAMPLING,
                        help="how train negatives are sampled: at random, or matched to the positives' GC content "
@@ -103,14 +103,11 @@ def build_parser():
 def class_names_for(peak_paths, names):
     if names is None:
         names = [default_class_name(path) for path in peak_paths]
+        check_class_names(names, "the peak files' names (give --names)")
     elif len(names) != len(peak_paths):
         raise InputError(f"--names gives {len(names)} name(s) for {len(peak_paths)} peak file(s)")
-    for name in names:
-        if not name or any(c in name for c in "\t\n\r"):
-            raise InputError(f"class name {name!r} is empty or contains a tab or line break")
-    duplicated = sorted({name for name in names if names.count(name) > 1})
-    if duplicated:
-        raise InputError(f"class name(s) {', '.join(duplicated)} used twice: give distinct --names")
+    else:
+        check_class_names(names, "--names")
     return names
 
 
@@ -130,6 +127,15 @@ def peaks_on_genome(peaks, chrom_lengths, strict):
     return peaks
 
 
+def check_windows_fit(settings, chrom_lengths):
+    """InputError unless a window with its flanks fits in the longest chromosome (before the genome is tiled)."""
+    longest = max(chrom_lengths.values())
+    needed = settings.window + 2 * settings.flank
+    if needed > longest:
+        raise InputError(f"--window {settings.window} with --flank {settings.flank} on each side needs {needed:,} bp: "
+                         f"the longest chromosome has {longest:,}, so no window fits")
+
+
 def run(args, argv):
     check_outputs(args.output)
     names = class_names_for(args.peaks, args.names)
@@ -138,6 +144,7 @@ def run(args, argv):
     split = ChromosomeSplit(flatten(args.test_chroms), flatten(args.valid_chroms))
     with Genome(args.genome) as genome:
         split.check(genome.lengths)
+        check_windows_fit(settings, genome.lengths)
         # Files are read in threads (gzip and numpy release the GIL) and checked in order.
         peak_sets = [peaks_on_genome(peaks, genome.lengths, args.strict)
                      for peaks in in_order(read_peaks, args.peaks, args.threads)]
@@ -151,6 +158,12 @@ def run(args, argv):
         with atomic_output(args.output) as stream:
             summary = write_training_windows(stream, genome, names, peak_sets, settings, split, blacklist,
                                              header, args.threads)
+            if not sum(summary.windows.values()):  # raised inside: the empty table is not written
+                raise InputError(f"{args.genome}: no window is left to write: {summary.dropped_n:,} had more than "
+                                 f"--max-n-fraction {settings.max_n_fraction:g} N, {summary.dropped_blacklist:,} "
+                                 f"touched the blacklist, {summary.dropped_negatives:,} train negatives were not "
+                                 f"sampled" + (f", the rest had no room for --flank {settings.flank}"
+                                               if settings.flank else ""))
     for line in summary.lines():
         message(line)
 

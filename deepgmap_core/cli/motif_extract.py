@@ -1,13 +1,11 @@
 """deepgmap-motif-extract: a trained model's first-layer kernels as MEME motifs, matched to known ones."""
 
-import argparse
-
 from ..errors import InputError
 from ..fileio import atomic_output, check_outputs
 from ..motifs import DEFAULT_SCALE
 from ..progress import message
-from .common import (add_backend_threads_argument, add_model_argument, add_seed_argument, command_line, finite_float,
-                     import_keras, make_parser, positive_int, run_tool)
+from .common import (add_backend_threads_argument, add_model_argument, add_seed_argument, auto_or, command_line,
+                     import_keras, make_parser, non_negative_float, positive_float, positive_int, run_tool)
 
 PROG = "deepgmap-motif-extract"
 
@@ -30,23 +28,14 @@ with each kernel's logo (information-content scaled) beside the logo of its best
 """
 
 
-def scale_value(text):
-    """'auto' or a finite number > 0."""
-    if text == "auto":
-        return text
-    value = finite_float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0 or 'auto', got {text!r}")
-    return value
-
-
 def build_parser():
     parser = make_parser(PROG, DESCRIPTION)
     add_model_argument(parser)
     parser.add_argument("-o", "--output", required=True, metavar="MEME", help="kernels as MEME motifs")
-    parser.add_argument("--scale", type=scale_value, default=DEFAULT_SCALE,
+    parser.add_argument("--scale", type=auto_or(positive_float), default=DEFAULT_SCALE,
                         help="softmax scale of the kernel weights: a number > 0 or 'auto' (see above)")
-    parser.add_argument("--min-ic", type=finite_float, default=0.0, help="skip kernels with less information (bits)")
+    parser.add_argument("--min-ic", type=non_negative_float, default=0.0,
+                        help="skip kernels with less information (bits)")
     parser.add_argument("--motif-db", metavar="MEME", help="known motifs to match the kernels against")
     parser.add_argument("--tomtom", metavar="TSV", help="best Tomtom matches per kernel (needs --motif-db)")
     parser.add_argument("--top", type=positive_int, default=5, help="matches per kernel in --tomtom")
@@ -55,7 +44,7 @@ def build_parser():
                              "(product of all classes), the paper's activation maximisation; read it as a sequence")
     parser.add_argument("--am-out", metavar="FASTA", help="the activation-maximised sequence")
     parser.add_argument("--am-steps", type=positive_int, default=200, help="Adam steps of the optimisation")
-    parser.add_argument("--am-learning-rate", type=finite_float, default=0.001, help="Adam step size")
+    parser.add_argument("--am-learning-rate", type=positive_float, default=0.001, help="Adam step size")
     parser.add_argument("--am-hits", metavar="TSV", help="FIMO hits of --motif-db motifs in that sequence")
     add_seed_argument(parser)
     add_backend_threads_argument(parser)

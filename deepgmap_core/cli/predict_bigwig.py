@@ -15,8 +15,8 @@ from ..progress import ProgressBar, message
 from ..settings import TRUNK_MODES, PredictSettings
 from ..windows import read_windows_table
 from .common import (add_backend_threads_argument, add_batch_size_argument, add_genome_argument, add_model_argument,
-                     add_rc_average_argument, command_line, defaults_from, finite_float, import_keras, make_parser,
-                     non_negative_int, positive_int, run_tool, settings_from)
+                     add_rc_average_argument, auto_or, command_line, defaults_from, import_keras, make_parser,
+                     non_negative_int, positive_int, probability, run_tool, settings_from)
 
 PROG = "deepgmap-predict-bigwig"
 
@@ -81,7 +81,7 @@ def build_parser():
     parser.add_argument("--chroms", nargs="+", metavar="CHROM", help="score only these chromosomes")
     parser.add_argument("--regions", metavar="BED", help="score only windows overlapping these regions")
     parser.add_argument("--stride", type=positive_int, help="bp between window starts (default: the training windows')")
-    parser.add_argument("--max-n-fraction", type=finite_float, help="skip windows with more N than this")
+    parser.add_argument("--max-n-fraction", type=probability, help="skip windows with more N than this")
     add_rc_average_argument(parser)
     add_batch_size_argument(parser)
     parser.add_argument("--trunk", choices=TRUNK_MODES,
@@ -92,7 +92,7 @@ def build_parser():
     parser.add_argument("--outdir", required=True, help="folder for the tracks (created if missing)")
     parser.add_argument("--bedgraph", action="store_true", help="write bedGraph text instead of bigWig")
     parser.add_argument("--peaks-out", metavar="DIR", help="folder for one narrowPeak per class")
-    parser.add_argument("--threshold", default="auto", metavar="T",
+    parser.add_argument("--threshold", type=auto_or(probability), default="auto", metavar="T",
                         help="--peaks-out: lowest summit value, 'auto' (the model's, see above) or a number")
     parser.add_argument("--evaluate", metavar="TSV", help="windows table to evaluate the model on")
     parser.add_argument("--motif-db", metavar="MEME",
@@ -172,9 +172,11 @@ def run(args, argv):
             writers = TrackWriters(temporary, genome.lengths, args.bedgraph)
             try:
                 pieces = predict_tracks(model, info, genome, chroms, settings, regions, tracked)
+                scored = False
                 for _, chromosome in itertools.groupby(pieces, key=lambda piece: piece.chrom):
                     kept = []  # peaks need the whole chromosome's track; the bigWigs take it piece by piece
                     for piece in chromosome:
+                        scored = True
                         writers.add(piece)
                         if args.peaks_out:
                             kept.append(piece)
@@ -183,6 +185,10 @@ def run(args, argv):
                         for i in range(len(classes)):
                             peak_rows[i].append((track.chrom, *threshold_regions(track, i, thresholds[i][0],
                                                                                  settings.stride, half_width)))
+                if not scored:  # raised here: the empty tracks are not kept
+                    raise InputError(f"no window to score on {', '.join(chroms[:5]) or 'any chromosome'}: every "
+                                     f"window there (after --chroms and --regions) has more than --max-n-fraction "
+                                     f"{settings.max_n_fraction:g} N or leaves its chromosome")
             finally:
                 writers.close()
         if args.peaks_out:

@@ -10,8 +10,8 @@ from ..genome import Genome
 from ..progress import message
 from ..settings import VariantSettings
 from .common import (add_backend_threads_argument, add_batch_size_argument, add_genome_argument, add_model_argument,
-                     add_rc_average_argument, command_line, defaults_from, finite_float, import_keras, make_parser,
-                     non_negative_int, run_tool, settings_from)
+                     add_rc_average_argument, command_line, defaults_from, import_keras, make_parser,
+                     non_negative_int, probability, run_tool, settings_from)
 
 PROG = "deepgmap-score-variants"
 
@@ -68,7 +68,7 @@ def build_parser():
     add_backend_threads_argument(parser)
     parser.add_argument("--saliency-window", metavar="N", type=non_negative_int,
                         help="saliency at the variant and its rank among N bases around it (0: none)")
-    parser.add_argument("--max-ref-mismatch", type=finite_float,
+    parser.add_argument("--max-ref-mismatch", type=probability,
                         help="stop when more than this fraction of the first 100 checked REF alleles mismatch")
     defaults_from(parser, VariantSettings)
     return parser

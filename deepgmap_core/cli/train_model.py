@@ -11,7 +11,8 @@ from ..settings import TrainSettings
 from ..recipes import RECIPES, __doc__ as RECIPES_DOC
 from ..windows import read_windows_table
 from .common import (add_backend_threads_argument, add_genome_argument, add_seed_argument, command_line, defaults_from,
-                     finite_float, import_keras, make_parser, non_negative_int, positive_int, run_tool, settings_from)
+                     import_keras, make_parser, non_negative_float, non_negative_int, positive_float, positive_int,
+                     positive_probability, run_tool, settings_from)
 
 PROG = "deepgmap-train-model"
 LOGGED_CLASSES = 10  # the log names this many classes' scores and thresholds; --metrics has them all
@@ -71,7 +72,7 @@ def build_parser():
     add_genome_argument(parser, "the genome the windows were made on")
     parser.add_argument("--windows", required=True, metavar="TSV", help="deepgmap-make-training-windows output")
     parser.add_argument("--model", choices=model_names(), help="architecture")
-    parser.add_argument("--width-scale", type=finite_float, help="multiplies every filter and unit count")
+    parser.add_argument("--width-scale", type=positive_float, help="multiplies every filter and unit count")
     parser.add_argument("--recipe", choices=list(RECIPES),
                         help="how weights start and are updated (see above): default learns fast; paper is the "
                              "DeepGMAP paper's training")
@@ -79,13 +80,13 @@ def build_parser():
     parser.add_argument("--steps-per-epoch", type=non_negative_int,
                         help="batches per epoch, i.e. between two scorings on the valid split "
                              "(0: one pass over the train windows)")
-    parser.add_argument("--max-minutes", type=finite_float,
+    parser.add_argument("--max-minutes", type=non_negative_float,
                         help="stop training when this many minutes are spent (checked between batches; the epoch "
                              "is then scored and the best model so far kept); 0: no limit")
     parser.add_argument("--batch-size", type=non_negative_int,
                         help="windows per batch (0: the recipe's: " +
                              ", ".join(f"{r.name} {r.batch_size}" for r in RECIPES.values()) + ")")
-    parser.add_argument("--learning-rate", type=finite_float,
+    parser.add_argument("--learning-rate", type=non_negative_float,
                         help="peak learning rate (0: the recipe's: " +
                              ", ".join(f"{r.name} {r.learning_rate:g}" for r in RECIPES.values()) + ")")
     parser.add_argument("--patience", type=non_negative_int,
@@ -96,7 +97,7 @@ def build_parser():
     parser.add_argument("--motif-db", metavar="MEME",
                         help="known motifs (MEME format, e.g. the JASPAR 2024 clusters) for the motif baseline "
                              "(see above); GC content and chance are always shown")
-    parser.add_argument("--peak-precision", type=finite_float, default=DEFAULT_PEAK_PRECISION, metavar="P",
+    parser.add_argument("--peak-precision", type=positive_probability, default=DEFAULT_PEAK_PRECISION, metavar="P",
                         help="precision on the valid windows that each class's peak threshold must reach (see above)")
     add_seed_argument(parser)
     add_backend_threads_argument(parser, "reading the windows table and reading and encoding batches ahead of them "
