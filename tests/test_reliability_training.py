@@ -213,17 +213,24 @@ def limited_file_size(limit):
     return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
 
-@pytest.mark.parametrize("command", ["predict_bigwig", "attribute"])
-def test_a_file_size_limit_is_named_not_the_model(command, test_data, tmp_path):
-    """Keras copies a model's weights to a temporary folder when loading it: under `ulimit -f` below
-    their size the error names the limit and the folder, not the (intact) model."""
+@pytest.mark.parametrize("command, plain_gzip_genome", [("predict_bigwig", False), ("attribute", False),
+                                                         ("make_training_windows", True)])
+def test_a_file_size_limit_is_named_not_the_input(command, plain_gzip_genome, test_data, tmp_path):
+    """Keras unpacks a model into a temporary folder to load it, and a genome in plain gzip is
+    decompressed into one: under `ulimit -f` below their size the error names the limit and the
+    folder, not the (intact) model or genome."""
     out = tmp_path / "out"
     out.mkdir()
-    argv = prepare(tmp_path, test_data, command, out)
+    replaced = {}
+    if plain_gzip_genome:
+        replaced["genome"] = tmp_path / "genome.fa.gz"
+        replaced["genome"].write_bytes(gzip.compress(gzip.decompress((test_data / "genome.fa.gz").read_bytes())))
+    argv = prepare(tmp_path, test_data, command, out, replaced)
     before = snapshot(out)
     program = Path(sys.executable).parent / f"deepgmap-{command.replace('_', '-')}"
     run = subprocess.run([str(program), *argv], capture_output=True, text=True, preexec_fn=limited_file_size(4096))
     lines = run.stderr.strip().splitlines()
     assert run.returncode == 1 and "Traceback" not in run.stderr, lines[-5:]
-    assert "file-size limit" in lines[-1] and "4,096 bytes" in lines[-1] and "cannot load" not in lines[-1], lines
+    assert "temporary folder" in lines[-1] and "file-size limit (ulimit -f) of 4,096 bytes" in lines[-1], lines
+    assert "cannot load" not in lines[-1] and "cannot decompress" not in lines[-1]
     assert snapshot(out) == before
