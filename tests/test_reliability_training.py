@@ -3,6 +3,7 @@ on (windows table and genome fingerprinted); every output checked before trainin
 checkpoint kept whenever a run did not finish, so that `--resume` goes on from its last epoch; a
 file-size limit (ulimit -f) named as such when loading a model, not blamed on the model."""
 
+import contextlib
 import gzip
 import json
 import os
@@ -20,6 +21,7 @@ import pytest  # noqa: E402
 from test_reliability import check_failure, fill_up, prepare, small_file_system, snapshot  # noqa: E402
 
 from deepgmap_core.cli import train_model  # noqa: E402
+from deepgmap_core.fileio import atomic_output, output_group, remove_when_committed  # noqa: E402
 from deepgmap_core.fingerprints import STRETCH, sampled_starts  # noqa: E402
 from deepgmap_core.models.files import METADATA_ENTRY, read_model_info  # noqa: E402
 
@@ -195,6 +197,21 @@ def test_a_late_failure_keeps_the_checkpoint_and_resume_goes_on_from_it(test_dat
     report = tmp_path / "r.html"
     err = resumed_without_training(args + ["--report", str(report)], out, capsys)
     assert (out / "m.tsv").read_bytes() != b"an earlier output" and report.stat().st_size > 0, err
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_a_file_removed_when_committed_goes_only_with_a_finished_run(fails, tmp_path):
+    """Removed after the group's outputs are in place; kept when the group fails (the run can resume)."""
+    checkpoint = tmp_path / "m.keras.checkpoint.keras"
+    checkpoint.write_bytes(b"epoch 3")
+    with pytest.raises(RuntimeError) if fails else contextlib.nullcontext(), output_group():
+        with atomic_output(str(tmp_path / "m.tsv")) as stream:
+            stream.write(b"metrics")
+        remove_when_committed(str(checkpoint))
+        assert checkpoint.read_bytes() == b"epoch 3"  # still there until the group ends
+        if fails:
+            raise RuntimeError("a later output failed")
+    assert sorted(os.listdir(tmp_path)) == (["m.keras.checkpoint.keras"] if fails else ["m.tsv"])
 
 
 @pytest.mark.parametrize("option", ["--metrics", "--report", "--plot"])
