@@ -293,6 +293,15 @@ def _name_output(error, outputs):
         error.filename = outputs[error.filename]
     elif error.filename is None and error.errno in _WRITE_FAILURES and outputs:
         error.filename = next(iter(outputs.values()))
+    limit = file_size_limit()
+    if error.errno == errno.EFBIG and limit is not None:  # "File too large" alone hides that it is a setting
+        error.strerror = f"{error.strerror}: the file-size limit (ulimit -f) is {limit:,} bytes"
+
+
+def file_size_limit():
+    """The process's limit on the size of a file it writes (ulimit -f), in bytes; None: unlimited."""
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    return None if limit == resource.RLIM_INFINITY else limit
 
 
 def scratch_failure(error, folder):
@@ -301,8 +310,8 @@ def scratch_failure(error, folder):
     indexed there; None for other errors."""
     if not isinstance(error, OSError) or error.errno not in (errno.EFBIG, errno.ENOSPC, errno.EDQUOT):
         return None
-    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
-    if error.errno == errno.EFBIG and limit != resource.RLIM_INFINITY:
+    limit = file_size_limit()
+    if error.errno == errno.EFBIG and limit is not None:
         return f"writing to the temporary folder {folder} passed the file-size limit (ulimit -f) of {limit:,} bytes"
     return f"cannot write to the temporary folder {folder} ({error.strerror}): set TMPDIR to a folder with room"
 

@@ -251,3 +251,35 @@ def test_a_file_size_limit_is_named_not_the_input(command, plain_gzip_genome, te
     assert "temporary folder" in lines[-1] and "file-size limit (ulimit -f) of 4,096 bytes" in lines[-1], lines
     assert "cannot load" not in lines[-1] and "cannot decompress" not in lines[-1]
     assert snapshot(out) == before
+
+
+def test_an_output_past_the_file_size_limit_names_the_limit(test_data, tmp_path):
+    """train-model's checkpoint passes a 40 KB `ulimit -f`: the error names it and the limit
+    ("File too large" alone reads as a fault of the file), and nothing is left."""
+    out = tmp_path / "out"
+    out.mkdir()
+    program = Path(sys.executable).parent / "deepgmap-train-model"
+    run = subprocess.run([str(program), *train_args(test_data, out)], capture_output=True, text=True,
+                         preexec_fn=limited_file_size(40 << 10))
+    lines = run.stderr.strip().splitlines()
+    assert run.returncode == 1 and "Traceback" not in run.stderr, lines[-5:]
+    assert lines[-1].endswith(".keras: File too large: the file-size limit (ulimit -f) is 40,960 bytes"), lines[-3:]
+    assert lines[-1].startswith(f"deepgmap-train-model: error: {out / 'm.keras'}.")
+    assert os.listdir(out) == []
+
+
+def test_a_file_size_limit_with_room_for_the_model_changes_nothing(test_data, tmp_path):
+    """1 MB leaves room to unpack the model (733 KB of weights) and for the tracks: the same tracks
+    as without a limit."""
+    tracks = {}
+    for limit in (None, 1 << 20):
+        out = tmp_path / f"limit_{limit}"
+        out.mkdir()
+        argv = prepare(tmp_path, test_data, "predict_bigwig", out)
+        argv = argv[:argv.index("--evaluate")] + argv[argv.index("--outdir"):]  # the tracks alone
+        program = Path(sys.executable).parent / "deepgmap-predict-bigwig"
+        run = subprocess.run([str(program), *argv], capture_output=True, text=True,
+                             preexec_fn=limited_file_size(limit) if limit else None)
+        assert run.returncode == 0, run.stderr[-2000:]
+        tracks[limit] = snapshot(out / "tracks")
+    assert tracks[None] == tracks[1 << 20] and sorted(tracks[None]) == ["CTCF.bw", "H3K4me3.bw"]
