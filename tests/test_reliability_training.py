@@ -14,16 +14,13 @@ import sys
 import zipfile
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+import pytest
+from test_reliability import check_failure, fill_up, prepare, small_file_system, snapshot
 
-import pytest  # noqa: E402
-from test_reliability import check_failure, fill_up, prepare, small_file_system, snapshot  # noqa: E402
-
-from deepgmap_core.cli import train_model  # noqa: E402
-from deepgmap_core.fileio import atomic_output, output_group, remove_when_committed  # noqa: E402
-from deepgmap_core.fingerprints import STRETCH, sampled_starts  # noqa: E402
-from deepgmap_core.models.files import METADATA_ENTRY, read_model_info  # noqa: E402
+from deepgmap_core.cli import train_model
+from deepgmap_core.fileio import atomic_output, output_group, remove_when_committed
+from deepgmap_core.fingerprints import STRETCH, sampled_starts
+from deepgmap_core.models.files import METADATA_ENTRY, read_model_info
 
 TINY_RUN = ["--width-scale", "0.05", "--epochs", "1", "--steps-per-epoch", "2", "--max-valid-windows", "100"]
 LEFT_BESIDE = (".checkpoint.keras", ".best.keras")  # by a run that did not finish
