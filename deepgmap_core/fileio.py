@@ -11,6 +11,7 @@ import gzip
 import io
 import os
 import re
+import resource
 import shutil
 import sys
 import tempfile
@@ -104,8 +105,9 @@ def output_group():
         raise
     except BaseException:
         for tmp, _ in pending:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+            if tmp is not None:  # None: a file to remove on success (remove_when_committed), kept
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
         raise
     finally:
         _PENDING_GROUPS.remove(pending)
@@ -114,7 +116,22 @@ def output_group():
 
 def _replace_all(pending):
     for tmp, path in pending:
-        os.replace(tmp, path)
+        if tmp is not None:
+            os.replace(tmp, path)
+    for tmp, path in pending:
+        if tmp is None:
+            os.unlink(path)
+
+
+def remove_when_committed(*paths):
+    """Remove files a run keeps until its outputs are in place (a checkpoint): at once outside an
+    output_group; inside one, after its outputs are renamed into place, and never when the run
+    fails or is interrupted (they let it resume)."""
+    for path in paths:
+        if _PENDING_GROUPS:
+            _PENDING_GROUPS[-1].append((None, path))
+        else:
+            os.unlink(path)
 
 
 def _commit(tmp, path, immediate):
@@ -276,6 +293,27 @@ def _name_output(error, outputs):
         error.filename = outputs[error.filename]
     elif error.filename is None and error.errno in _WRITE_FAILURES and outputs:
         error.filename = next(iter(outputs.values()))
+    limit = file_size_limit()
+    if error.errno == errno.EFBIG and limit is not None:  # "File too large" alone hides that it is a setting
+        error.strerror = f"{error.strerror}: the file-size limit (ulimit -f) is {limit:,} bytes"
+
+
+def file_size_limit():
+    """The process's limit on the size of a file it writes (ulimit -f), in bytes; None: unlimited."""
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    return None if limit == resource.RLIM_INFINITY else limit
+
+
+def scratch_failure(error, folder):
+    """Why a write to the scratch folder `folder` failed, when the folder or the process is at fault
+    (a full disk, a quota, the file-size limit of `ulimit -f`) and not the input being unpacked or
+    indexed there; None for other errors."""
+    if not isinstance(error, OSError) or error.errno not in (errno.EFBIG, errno.ENOSPC, errno.EDQUOT):
+        return None
+    limit = file_size_limit()
+    if error.errno == errno.EFBIG and limit is not None:
+        return f"writing to the temporary folder {folder} passed the file-size limit (ulimit -f) of {limit:,} bytes"
+    return f"cannot write to the temporary folder {folder} ({error.strerror}): set TMPDIR to a folder with room"
 
 
 class PrivateFolder:

@@ -14,7 +14,7 @@ import numpy as np
 import pysam
 
 from .errors import InputError
-from .fileio import GZIP_MAGIC, PrivateFolder, check_readable, index_is_current
+from .fileio import GZIP_MAGIC, PrivateFolder, check_readable, index_is_current, scratch_failure
 from .indexes import fasta_index_problem
 from .progress import warn
 
@@ -121,7 +121,9 @@ class Genome(PrivateFolder):
                 with gzip.open(path, "rb") as source, open(plain, "wb") as target:
                     shutil.copyfileobj(source, target, 16 << 20)
             except (OSError, EOFError) as error:
-                raise InputError(f"{path}: cannot decompress the genome FASTA ({error})") from None
+                scratch = scratch_failure(error, self._tmpdir)  # the copy's folder, not the FASTA, at fault
+                raise InputError(f"{path}: decompressing the genome FASTA, {scratch}" if scratch else
+                                 f"{path}: cannot decompress the genome FASTA ({error})") from None
             path, compressed = plain, False
         fai, gzi = path + ".fai", (path + ".gzi" if compressed else None)
         if not self._index_fits(path, fai, gzi):

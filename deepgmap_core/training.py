@@ -21,7 +21,8 @@ from .calibration import DEFAULT_PEAK_PRECISION, calibration_entry, check_peak_p
 from .batching import predict_rows, prefetched, split_rows, window_batch
 from .distribute import distribution_strategy, replica_count, strategy_scope, train_step, worker_output
 from .errors import InputError
-from .fileio import provenance_lines
+from .fileio import provenance_lines, remove_when_committed
+from .fingerprints import training_data_differences, training_data_fingerprint
 from .genome import ONE_HOT_ORDER, one_hot_windows, reverse_complement_one_hot
 from .models.build import build_model
 from .models.files import ModelInfo, load_model, read_model_info, save_model
@@ -186,12 +187,20 @@ def model_info(table, settings, state, extra):
 FIXED_ON_RESUME = ("model", "width_scale", "recipe", "seed", "batch_size", "learning_rate", "steps_per_epoch")
 
 
-def resume_state(checkpoint, table, settings):
+def resume_state(checkpoint, table, settings, training_data):
+    """The checkpoint's model and TrainingState; InputError naming what differs if it was trained with
+    other settings or classes, or on another windows table or genome (`training_data`: this run's
+    fingerprints.training_data_fingerprint)."""
     info = read_model_info(checkpoint)
     saved = dict(info.settings, class_names=info.class_names)
     wanted = dict(asdict(settings), class_names=table.class_names)
     differences = [f"{key.replace('_', '-')} {saved.get(key)!r}, this run {wanted[key]!r}"
                    for key in FIXED_ON_RESUME + ("class_names",) if saved.get(key) != wanted[key]]
+    if info.training_data:
+        differences += training_data_differences(info.training_data, training_data)
+    else:  # refusing would throw away the epochs of a run interrupted just before an upgrade
+        warn(f"{checkpoint}: written before checkpoints recorded their windows table and genome: cannot check "
+             f"that this run's are the ones it was trained on")
     if differences:
         raise InputError(f"{checkpoint}: checkpoint of another run ({'; '.join(differences)}): "
                          f"remove it or run without --resume")
@@ -264,10 +273,11 @@ def _train(genome, table, settings, strategy, output, command_line, resume, peak
     # Until the run ends, the best model so far and the checkpoint live beside the output, which an
     # interrupted or failed run leaves as it was.
     checkpoint, best_so_far = output + ".checkpoint.keras", output + ".best.keras"
+    training_data = training_data_fingerprint(table, genome)
     configure_determinism(settings.seed)
     with strategy_scope(strategy):
         if resume and os.path.exists(checkpoint):
-            model, state = resume_state(checkpoint, table, settings)
+            model, state = resume_state(checkpoint, table, settings, training_data)
             if not os.path.exists(best_so_far):
                 raise InputError(f"{checkpoint}: its run's best model {best_so_far} is missing: remove the "
                                  f"checkpoint or run without --resume")
@@ -275,7 +285,7 @@ def _train(genome, table, settings, strategy, output, command_line, resume, peak
         else:
             model = new_model(table, settings, train_rows)
             state = TrainingState()
-    extra = {"command": command_line, "replicas": replicas}
+    extra = {"command": command_line, "replicas": replicas, "training_data": training_data}
     on_replicas = f", {replicas} replica(s) ({settings.distribute})" if strategy is not None else ""
     budget = f", at most {settings.max_minutes:g} minutes" if settings.max_minutes else ""
     message(f"{settings.model} (width x{settings.width_scale}, {model.count_params():,} parameters) on "
@@ -364,8 +374,7 @@ def _train(genome, table, settings, strategy, output, command_line, resume, peak
                                          known_motifs, settings.seed)
     info = model_info(table, settings, state, extra)
     save_model(best, output, info)
-    os.unlink(checkpoint)
-    os.unlink(best_so_far)
+    remove_when_committed(checkpoint, best_so_far)  # a run that fails later (its --report) can resume
     return best, info
 
 

@@ -38,8 +38,10 @@ Every epoch the model is scored on the 'valid' split (AUROC and AUPRC per class)
 model by mean AUPRC is written to --output, and training stops after --patience epochs
 without improvement. At the end the best model is scored on the 'test' split. A checkpoint
 (OUTPUT.checkpoint.keras) and the best model so far (OUTPUT.best.keras) are written after each
-epoch; --resume continues from them. OUTPUT itself is written once, at the end: an interrupted
-or failed run leaves an existing OUTPUT as it was.
+epoch; --resume continues from them, unless they were trained with other settings or on another
+windows table or genome (refused, naming what differs). OUTPUT itself is written once, at the
+end: an interrupted or failed run leaves an existing OUTPUT as it was, and keeps the checkpoint
+even when it fails after training (writing --metrics, --plot or --report).
 The model file carries the class names, window size, one-hot order, model name and width,
 the chromosome split, the seed, package versions and the metrics.
 

@@ -15,7 +15,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 import keras
 
 from ..errors import InputError
-from ..fileio import atomic_paths, check_readable
+from ..fileio import atomic_paths, check_readable, scratch_failure
 from ..genome import ONE_HOT_ORDER
 from ..windows import SPLITS, WindowSettings
 from . import layers  # noqa: F401  (registers the custom layers for loading)
@@ -48,6 +48,7 @@ class ModelInfo:
     final_metrics: dict = field(default_factory=dict)  # split -> scoring rows of the best model
     calibration: dict = None    # calibration.calibration_entry; None: trained before it was recorded
     baselines: dict = field(default_factory=dict)      # split -> baseline scoring rows
+    training_data: dict = field(default_factory=dict)  # fingerprints.training_data_fingerprint; {}: not recorded
 
     @property
     def flank(self):
@@ -136,5 +137,8 @@ def load_model(path, compile=True):
         try:
             model = keras.models.load_model(named, compile=compile)
         except Exception as error:  # Keras raises many types for broken archives
+            scratch = scratch_failure(error, tempfile.gettempdir())  # where Keras unpacks the archive
+            if scratch:
+                raise InputError(f"{path}: Keras unpacks a model to load it, and {scratch}") from None
             raise InputError(f"{path}: cannot load the model ({type(error).__name__}: {error})") from None
     return model, info
