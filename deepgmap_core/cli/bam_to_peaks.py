@@ -100,7 +100,8 @@ def open_reads(path, index, what):
 
 
 def run(args, argv):
-    check_outputs(args.peaks, args.summits, args.qc, args.qc_json, args.qc_multiqc, args.qc_plot)
+    check_outputs(args.peaks, args.summits, args.qc, args.qc_json, args.qc_multiqc, args.qc_plot,
+                  inputs=[args.bam, args.bam_index, args.control, args.control_index, args.blacklist])
     name = args.name or os.path.basename(args.bam).split(".")[0]
     settings = settings_from(PeakCallSettings, args, name=name)
     settings.check()

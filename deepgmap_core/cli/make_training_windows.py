@@ -131,7 +131,7 @@ def peaks_on_genome(peaks, chrom_lengths, strict):
 
 
 def run(args, argv):
-    check_outputs(args.output)
+    check_outputs(args.output, inputs=[args.genome, *args.peaks, args.blacklist])
     names = class_names_for(args.peaks, args.names)
     settings = settings_from(WindowSettings, args)
     settings.check()
