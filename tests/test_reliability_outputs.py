@@ -168,7 +168,7 @@ def test_output_linked_to_a_descriptor_goes_to_that_descriptor(test_data, tmp_pa
 
 
 UNSTREAMABLE = {  # command -> its output that must be a regular file
-    "merge_bigwigs": "merged.bw", "attribute": "a.h5", "train_model": "m.keras"}
+    "merge_bigwigs": "merged.bw", "attribute": "a.h5", "train_model": "m.keras", "predict_bigwig": "tracks/CTCF.bw"}
 
 
 @pytest.mark.parametrize("command", UNSTREAMABLE)
@@ -197,7 +197,9 @@ def test_stdout_for_a_format_that_cannot_stream_is_refused(command, test_data, t
 
 
 def spelled(path, how, tmp_path):
-    """Another name of the file `path`: a hard link, a symlink, or a './' spelling from its folder."""
+    """The file `path` named again: the same, by a hard link, a symlink, or a './' spelling."""
+    if how == "same":
+        return str(path)
     if how == "hard link":
         other = tmp_path / f"hard_{path.name}"
         os.link(path, other)
@@ -239,11 +241,22 @@ def test_output_that_is_an_input_is_refused(command, name, option, how, test_dat
     assert snapshot(tmp_path) == before
 
 
+def test_output_in_a_folder_that_is_an_input_is_refused(test_data, tmp_path, capsys):
+    """predict-bigwig's outputs are named in its --outdir: an evaluated table there by the name of
+    the evaluation it writes is refused, not replaced."""
+    out = tmp_path / "out"
+    argv = prepare(tmp_path, test_data, "predict_bigwig", out)
+    table = out / "tracks" / "evaluation.tsv"
+    shutil.copy(test_data / INPUTS["windows"], table)
+    argv[argv.index("--evaluate") + 1] = str(table)
+    check_failure(COMMANDS["predict_bigwig"][0], argv, out, capsys, [f"the output is the input {table}"])
+
+
 TWO_OUTPUTS = [  # command, (option, output) given on one file, how the second is spelled
     ("train_model", ["--metrics", "-o"], "./"),
     ("bam_to_peaks", ["--qc", "--peaks"], "symlink"),
     ("motif_extract", ["--tomtom", "-o"], "hard link"),
-    ("score_variants", ["--tsv", "-o"], "./"),
+    ("score_variants", ["--tsv", "-o"], "same"),
     ("discover_motifs", ["--tomtom", "-o"], "symlink"),
 ]
 
@@ -328,6 +341,13 @@ def wait_for(condition, process, seconds=180):
         assert process.poll() is None, f"the run ended before it was stopped: {process.communicate()[1][-2000:]}"
         assert time.monotonic() < deadline, "the run never got to work"
         time.sleep(0.05)
+
+
+def test_signal_handlers_are_restored_after_a_run(test_data, tmp_path, capsys):
+    """Tools called in-process (tests, a workflow in Python) leave the caller's handlers as they were."""
+    before = {number: signal.getsignal(number) for number in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)}
+    assert make_training_windows.main(windows_argv(test_data, tmp_path / "w.tsv")) == 0
+    assert {number: signal.getsignal(number) for number in before} == before
 
 
 SIGNALLED = {  # command -> the folder of its temporary output, or None: MACS3's folder in TMPDIR
