@@ -1,7 +1,6 @@
 """Parser pieces and the error handling shared by every command-line tool."""
 
 import argparse
-import contextlib
 import math
 import os
 import shlex
@@ -199,14 +198,12 @@ class Signalled(KeyboardInterrupt):
         self.number = number
 
 
-@contextlib.contextmanager
-def _signals_end_the_run():
-    """SIGTERM (how Galaxy, Slurm and Kubernetes cancel a job) and SIGHUP raise Signalled in this
-    process while the block runs; the handlers before are restored after it. A signal ignored
-    before (nohup) stays ignored; a second signal during the clean-up is ignored."""
+def _end_runs_on_signals():
+    """From now on SIGTERM (how Galaxy, Slurm and Kubernetes cancel a job) and SIGHUP raise Signalled
+    in this process; returns the function that restores the handlers before. A signal ignored before
+    (nohup) stays ignored; a second signal during the clean-up is ignored."""
     if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
-        yield
-        return
+        return lambda: None
     runner, raised = os.getpid(), []
 
     def end_run(number, frame):
@@ -221,11 +218,11 @@ def _signals_end_the_run():
     for number, handler in previous.items():
         if handler == signal.SIG_DFL:
             signal.signal(number, end_run)
-    try:
-        yield
-    finally:
+
+    def restore():
         for number, handler in previous.items():
             signal.signal(number, handler)
+    return restore
 
 
 def _occupy_closed_descriptors():
@@ -250,25 +247,27 @@ def run_tool(prog, parser, action, argv=None):
     args = parser.parse_args(argv)
     _verbose = getattr(args, "verbose", False)
     set_quiet(getattr(args, "quiet", False))
-    with _signals_end_the_run():
-        try:
-            with output_group():  # a run's outputs replace earlier ones together, at its end, or not at all
-                code = action(args, argv)
-        except InputError as error:
-            failure(f"{prog}: error: {error}")
-            return EXIT_INPUT_ERROR
-        except BrokenPipeError:
-            # The reader of our stdout went away (e.g. `| head`): not an error of ours.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            return 0
-        except OSError as error:
-            where = f"{error.filename}: " if error.filename else ""
-            failure(f"{prog}: error: {where}{error.strerror or error}")
-            return EXIT_INPUT_ERROR
-        except Signalled as stop:
-            failure(f"{prog}: terminated ({signal.Signals(stop.number).name})")
-            return 128 + stop.number
-        except KeyboardInterrupt:
-            failure(f"{prog}: interrupted")
-            return 128 + signal.SIGINT
+    restore_signals = _end_runs_on_signals()
+    try:
+        with output_group():  # a run's outputs replace earlier ones together, at its end, or not at all
+            code = action(args, argv)
+    except InputError as error:
+        failure(f"{prog}: error: {error}")
+        return EXIT_INPUT_ERROR
+    except BrokenPipeError:
+        # The reader of our stdout went away (e.g. `| head`): not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except OSError as error:
+        where = f"{error.filename}: " if error.filename else ""
+        failure(f"{prog}: error: {where}{error.strerror or error}")
+        return EXIT_INPUT_ERROR
+    except Signalled as stop:
+        failure(f"{prog}: terminated ({signal.Signals(stop.number).name})")
+        return 128 + stop.number
+    except KeyboardInterrupt:
+        failure(f"{prog}: interrupted")
+        return 130
+    finally:
+        restore_signals()
     return code or 0
