@@ -40,10 +40,10 @@ def variants_argv(test_data, output, vcf=None):
             "--vcf", str(vcf or test_data / "variants.vcf"), "-o", str(output)]
 
 
-def regular_run(module, argv_for, tmp_path, capsys):
-    """The bytes a run writes to a regular file, and the argv that wrote them (the same argv then
-    writes through a FIFO or a link: the provenance lines hold the path)."""
-    output = tmp_path / "regular" / "out.tsv"
+def regular_run(module, argv_for, tmp_path, capsys, name="out.tsv"):
+    """The bytes a run writes to a regular file, and the path it wrote them to (the same path then
+    stands for a FIFO or a link: the provenance lines hold it)."""
+    output = tmp_path / "regular" / name
     output.parent.mkdir()
     assert module.main(argv_for(output)) == 0
     capsys.readouterr()
@@ -83,6 +83,37 @@ def test_table_written_to_a_fifo_reaches_its_reader(command, test_data, tmp_path
     assert received == [expected]
     assert stat.S_ISFIFO(os.lstat(output).st_mode)  # written through, not replaced by a file
     assert leftovers(output.parent) == []
+
+
+def test_bgzip_output_to_a_fifo_is_streamed(test_data, tmp_path, capsys):
+    """A .gz output is BGZF written through the FIFO: the reader gets the bytes a file would hold."""
+    output, expected = regular_run(score_variants, lambda path: variants_argv(test_data, path), tmp_path, capsys,
+                                   name="v.vcf.gz")
+    os.mkfifo(output)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(output.read_bytes()), daemon=True)
+    reader.start()
+    assert score_variants.main(variants_argv(test_data, output)) == 0
+    reader.join(60)
+    assert received == [expected] and expected[:2] == b"\x1f\x8b"
+
+
+def test_table_written_to_a_process_substitution(test_data, tmp_path, capsys):
+    """`-o >(command)`: the path is /dev/fd/N, a pipe's end the shell handed over; it is written to
+    as that descriptor."""
+    output, expected = regular_run(make_training_windows, lambda path: windows_argv(test_data, path), tmp_path,
+                                   capsys)
+    read_end, write_end = os.pipe()
+    received = []
+    reader = threading.Thread(target=lambda: received.append(os.fdopen(read_end, "rb").read()), daemon=True)
+    reader.start()
+    argv = windows_argv(test_data, f"/dev/fd/{write_end}")
+    run = subprocess.run([executable("make_training_windows"), *argv], pass_fds=(write_end,), capture_output=True)
+    os.close(write_end)
+    reader.join(60)
+    assert run.returncode == 0, run.stderr
+    provenance = f"-o /dev/fd/{write_end}".encode()
+    assert received == [expected.replace(f"-o {output}".encode(), provenance)]
 
 
 @pytest.mark.parametrize("command", TABLE_WRITERS)
