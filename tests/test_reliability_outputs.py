@@ -35,9 +35,9 @@ def windows_argv(test_data, output):
             "--valid-chroms", "chr22", "-o", str(output)]
 
 
-def variants_argv(test_data, output, vcf=None):
+def variants_argv(test_data, output):
     return ["--model", str(test_data / "model.keras"), "--genome", str(test_data / "genome.fa.gz"),
-            "--vcf", str(vcf or test_data / "variants.vcf"), "-o", str(output)]
+            "--vcf", str(test_data / "variants.vcf"), "-o", str(output)]
 
 
 def regular_run(module, argv_for, tmp_path, capsys, name="out.tsv"):
@@ -330,11 +330,13 @@ def test_stderr_closed_the_run_still_succeeds(test_data, tmp_path, capsys):
 
 def test_stderr_closed_a_failure_still_says_why(test_data, tmp_path):
     """The error line goes to stdout when stderr is closed, never a silent exit 1."""
-    argv = variants_argv(test_data, tmp_path / "v.vcf", vcf=tmp_path / "missing.vcf")
-    run = subprocess.run([executable("score_variants"), *argv], capture_output=True, text=True,
+    argv = windows_argv(test_data, tmp_path / "w.tsv")
+    argv[argv.index("--peaks") + 1] = str(tmp_path / "missing.bed")
+    run = subprocess.run([executable("make_training_windows"), *argv], capture_output=True, text=True,
                          preexec_fn=lambda: os.close(2))
     assert run.returncode == 1
-    assert one_error_line(run.stdout) == f"deepgmap-score-variants: error: {tmp_path}/missing.vcf: VCF not found"
+    assert one_error_line(run.stdout) == (f"deepgmap-make-training-windows: error: {tmp_path}/missing.bed: "
+                                          f"peak file not found")
     assert os.listdir(tmp_path) == []
 
 
