@@ -1,7 +1,8 @@
 """Opening inputs (plain or gzip) and writing outputs atomically.
 
 Outputs go to a temporary name beside the target and are renamed only when complete,
-so an interrupted run never leaves a file that looks whole.
+so an interrupted run never leaves a file that looks whole. A link is kept (its target is the
+file written); stdout ('-') and special files (devices, FIFOs, sockets) are written through.
 """
 
 import contextlib
@@ -13,6 +14,7 @@ import os
 import re
 import resource
 import shutil
+import stat
 import sys
 import tempfile
 import zlib
@@ -147,13 +149,18 @@ def atomic_output(path):
     """Yield a binary stream for `path` ('-' = stdout); BGZF (bgzip: gzip that tabix and htslib can
     index) when the name ends in .gz.
 
-    The data go to a hidden temporary file in the same folder, renamed over `path`
-    only after the block finished without an exception (inside an output_group, when the
-    group ends).
+    A regular file (or a link's regular target) gets the data under a hidden temporary name in its
+    folder, renamed over it only after the block finished without an exception (inside an
+    output_group, when the group ends). '-' and a path that is not a regular file (a device, FIFO,
+    socket, /dev/stdout) are written through: they cannot be replaced, and a reader waits on them.
     """
-    if path == "-":
-        yield sys.stdout.buffer
-        sys.stdout.buffer.flush()
+    if path == "-" or is_special_output(path):
+        with _written_through(path) as raw:
+            if path.endswith(".gz"):
+                with pysam.BGZFile(f"/dev/fd/{raw.fileno()}", "wb") as stream:
+                    yield stream
+            else:
+                yield raw
         return
     with atomic_paths([path]) as (tmp,):
         if path.endswith(".gz"):
@@ -169,6 +176,59 @@ def atomic_output(path):
             os.close(synced)
 
 
+# A descriptor of this process named as a path: written to as the descriptor (reopening a socket's fails).
+_DESCRIPTOR_PATH = re.compile(r"/dev/std(?P<std>out|err)|/dev/fd/(?P<fd>\d+)|/proc/self/fd/(?P<proc_fd>\d+)")
+
+
+@contextlib.contextmanager
+def _written_through(path):
+    """A binary stream straight into stdout ('-') or the special file `path`, flushed at the end."""
+    if path == "-":
+        yield _stdout_stream()
+        sys.stdout.buffer.flush()
+        return
+    named = _DESCRIPTOR_PATH.fullmatch(path)
+    if named:
+        descriptor = os.dup({"out": 1, "err": 2}.get(named["std"]) or int(named["fd"] or named["proc_fd"]))
+    else:
+        descriptor = os.open(path, os.O_WRONLY | os.O_APPEND)  # appended: a file behind /proc is not truncated
+    with open(descriptor, "wb") as stream:
+        yield stream
+
+
+def _stdout_stream():
+    if sys.stdout is None:
+        raise InputError("-: standard output is closed (give a file name to -o)")
+    return sys.stdout.buffer
+
+
+def is_special_output(path):
+    """Whether `path` is, or links to, something that is not a regular file or a folder and so is
+    written through rather than replaced (a device, FIFO, socket, a descriptor under /proc or /dev)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:  # missing, or a link to nothing: a new regular file
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)) or _names_a_descriptor(os.path.abspath(path))
+
+
+def _names_a_descriptor(path):
+    """Whether `path` or a link on the way to its file is a descriptor (/dev/stdout, /proc/self/fd/1: the
+    file behind it, even a regular one, is another process's open file, not one to rename over)."""
+    for _ in range(40):  # the kernel's own limit of links followed
+        if _DESCRIPTOR_PATH.fullmatch(path) or path.startswith("/proc/"):
+            return True
+        if not os.path.islink(path):
+            return False
+        path = os.path.join(os.path.dirname(path), os.readlink(path))
+    return False
+
+
+def output_target(path):
+    """The regular file `path` names: a link's target (renaming over the link would replace the link)."""
+    return os.path.realpath(path) if os.path.islink(path) else path
+
+
 def output_folder(path):
     """The folder `path` is written to; InputError if it does not exist."""
     folder = os.path.dirname(os.path.abspath(path))
@@ -177,18 +237,49 @@ def output_folder(path):
     return folder
 
 
-def check_outputs(*paths):
+def check_outputs(*paths, seekable=(), inputs=()):
     """Every output path of a run, checked before any work (so a long run does not fail at its
-    end): its folder exists and is writable, and the path is not a folder. '-' (stdout) and
-    None (not asked for) pass."""
-    for path in paths:
-        if path in (None, "-"):
+    end, and no input is overwritten): its folder exists and is writable, the path is not a folder,
+    no two outputs and no output and input (`inputs`) are one file (device and inode, so links and
+    other spellings count). `seekable`: outputs a library writes by name and seeks in (bigWig, HDF5,
+    Keras), refused where they would be written through ('-', a FIFO, a device). '-' is stdout; None
+    (not asked for) passes."""
+    written = {}  # identity -> output
+    for path in [*paths, *seekable]:
+        if path is None:
             continue
-        folder = output_folder(path)
-        if os.path.isdir(path):
-            raise InputError(f"{path}: is a folder, not a file to write")
-        if not os.access(folder, os.W_OK):
-            raise InputError(f"{path}: output folder {folder} is not writable")
+        if (path == "-" or is_special_output(path)) and path in seekable:
+            where = "standard output" if path == "-" else "a special file (device, FIFO or socket)"
+            raise InputError(f"{path}: is {where}: this output is written only to a regular file "
+                             f"(its format cannot be streamed)")
+        if path == "-":
+            _stdout_stream()
+            identity = "-"
+        elif is_special_output(path):  # /dev/null may take several outputs
+            continue
+        else:
+            folder = output_folder(output_target(path))
+            if os.path.isdir(path):
+                raise InputError(f"{path}: is a folder, not a file to write")
+            if not os.access(folder, os.W_OK):
+                raise InputError(f"{path}: output folder {folder} is not writable")
+            identity = _file_identity(path)
+        if identity in written:
+            raise InputError(f"{written[identity]} and {path}: two outputs on one file (give each its own)")
+        written[identity] = path
+    for path in inputs:
+        if path is not None and _file_identity(path) in written:
+            raise InputError(f"{written[_file_identity(path)]}: the output is the input {path} (the same file): "
+                             f"write the output elsewhere")
+
+
+def _file_identity(path):
+    """Device and inode of an existing file, else its resolved path: every spelling of one file gives one value."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return os.path.realpath(path)
+    return found.st_dev, found.st_ino
 
 
 def _lock_or_fail(fd, text):
@@ -265,10 +356,14 @@ def atomic_paths(paths, suffix=".part", immediate=False):
     """Yield temporary paths (hidden, beside each target, ending in `suffix`) for writers that
     need a file name; all are renamed to `paths` when the block succeeds (inside an
     output_group, when the group ends, unless `immediate`), all removed when it fails."""
-    temporary = []
+    special = [path for path in paths if is_special_output(path)]
+    if special:  # refused before any work by check_outputs(seekable=...); this is the last guard
+        raise InputError(f"{special[0]}: is not a regular file: this output is written only to a regular file")
+    targets, temporary = [output_target(path) for path in paths], []
     try:
-        for path in paths:  # unique names: two runs on one folder never write into each other's file
-            fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=suffix, dir=output_folder(path))
+        for target in targets:  # unique names: two runs on one folder never write into each other's file
+            fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=suffix,
+                                       dir=output_folder(target))
             os.close(fd)
             temporary.append(tmp)
         yield temporary
@@ -279,8 +374,8 @@ def atomic_paths(paths, suffix=".part", immediate=False):
         if isinstance(error, OSError):
             _name_output(error, dict(zip(temporary, paths)))
         raise
-    for tmp, path in zip(temporary, paths):
-        _commit(tmp, path, immediate)
+    for tmp, target in zip(temporary, targets):
+        _commit(tmp, target, immediate)
 
 
 _WRITE_FAILURES = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS)

@@ -62,7 +62,7 @@ def macs3_command(treatment, control, settings, outdir):
     """The `macs3 callpeak` argument list for these inputs and settings."""
     command = [find_macs3(), "callpeak", "-t", treatment, "-f", "BAMPE" if settings.paired else "BAM",
                "-g", settings.genome_size, "-q", str(settings.qvalue), "--call-summits",
-               "-n", settings.name, "--outdir", outdir]
+               "-n", settings.name, "--outdir", outdir, "--tempdir", outdir]
     if control:
         command += ["-c", control]
     return command + (_CHIP if settings.assay == "chip" else _OPEN_CHROMATIN)
@@ -83,11 +83,12 @@ class CalledPeaks:
 
 
 def call_peaks(treatment, control, settings):
-    """Run MACS3 in a temporary folder and read back its narrowPeak and summits."""
+    """Run MACS3 in a temporary folder and read back its narrowPeak and summits. Its scratch files go
+    there too: a run stopped by a signal kills MACS3 (subprocess.run) and the folder goes with all."""
     settings.check()
     with tempfile.TemporaryDirectory(prefix="deepgmap-macs3-") as outdir:
         command = macs3_command(treatment, control, settings, outdir)
-        result = subprocess.run(command, capture_output=True, text=True)
+        result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TMPDIR": outdir})
         if result.returncode != 0:
             problems = [line for line in result.stderr.splitlines() if "ERROR" in line or "Error" in line]
             last = (problems or result.stderr.strip().splitlines() or ["no message"])[-1].strip()

@@ -17,8 +17,16 @@ def set_quiet(quiet):
 
 def message(text, essential=False):
     """Write one line of information to stderr (unless quiet; `essential` lines always)."""
-    if essential or not _quiet:
+    if (essential or not _quiet) and sys.stderr is not None:  # None: stderr closed, the work goes on without it
         print(text, file=sys.stderr, flush=True)
+
+
+def failure(text):
+    """Write the line that ends a failed run: to stderr, or to stdout where stderr is closed (a run
+    must not fail without a word; what it wrote to stdout is no result then anyway)."""
+    stream = sys.stderr if sys.stderr is not None else sys.stdout
+    if stream is not None:
+        print(text, file=stream, flush=True)
 
 
 def warn(text):
@@ -33,7 +41,7 @@ class ProgressBar:
         self.label = label
         self.unit = unit
         self.done = 0
-        self.enabled = sys.stderr.isatty() and not _quiet
+        self.enabled = sys.stderr is not None and sys.stderr.isatty() and not _quiet
         self._start = time.monotonic()
         self._last_draw = 0.0
 

@@ -85,7 +85,11 @@ def count_reads(bam, peak_intervals, read_filter, threads=1):
         if threads > 1:
             with ProcessPoolExecutor(threads, initializer=_open_worker,
                                      initargs=(bam.reads_path, bam.index_path)) as pool:
-                results = list(_tracked(pool.map(_count_in_worker, tasks), tasks, progress))
+                try:
+                    results = list(_tracked(pool.map(_count_in_worker, tasks), tasks, progress))
+                except BaseException:  # a signal or an error: the queued pieces are not counted first
+                    pool.shutdown(cancel_futures=True)
+                    raise
         else:
             results = list(_tracked((count_chunk(bam, *task) for task in tasks), tasks, progress))
     for reads, in_peaks, covered, bins in results:

@@ -75,7 +75,7 @@ def build_parser():
 def run(args, argv):
     if not args.output and not args.tracks:
         raise InputError("nothing to write: give -o FILE.h5 and/or --tracks DIR")
-    check_outputs(args.output)
+    check_outputs(seekable=[args.output], inputs=[args.model, args.genome, args.regions])
     check_output_folders(args.tracks)
     regions_file = read_peaks(args.regions, "regions file")
     import_keras(onednn=True, threads=args.threads)

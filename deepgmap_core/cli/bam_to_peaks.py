@@ -124,7 +124,8 @@ def sample_name(bam_path):
 
 def run(args, argv):
     check_outputs(args.peaks, args.summits, args.qc, args.qc_json, args.qc_multiqc, args.qc_multiqc_table,
-                  args.qc_plot)
+                  args.qc_plot, inputs=[args.bam, args.bam_index, args.control, args.control_index, args.blacklist,
+                                        args.reference])
     name = args.name or sample_name(args.bam)
     settings = settings_from(PeakCallSettings, args, name=name)
     settings.check()

@@ -3,14 +3,16 @@
 import argparse
 import os
 import shlex
+import signal
 import sys
+import threading
 from dataclasses import fields
 
 from .. import __version__
 from ..bounds import COUNT, NON_NEGATIVE, POSITIVE, POSITIVE_COUNT, POSITIVE_PROBABILITY, PROBABILITY, SEED
 from ..errors import InputError
 from ..fileio import output_group
-from ..progress import message, set_quiet
+from ..progress import failure, message, set_quiet
 
 EXIT_INPUT_ERROR = 1
 
@@ -29,7 +31,8 @@ class ArgumentParser(argparse.ArgumentParser):
     """A usage error is one line (the usage is in --help), exit code 2 as argparse's."""
 
     def error(self, text):
-        self.exit(2, f"{self.prog}: error: {text} (see --help)\n")
+        failure(f"{self.prog}: error: {text} (see --help)")
+        self.exit(2)
 
 
 def make_parser(prog, description, epilog=None):
@@ -201,18 +204,70 @@ def command_line(prog, argv):
     return shlex.join([prog] + list(sys.argv[1:] if argv is None else argv))
 
 
+class Signalled(KeyboardInterrupt):
+    """A signal that ends a run (SIGTERM, SIGHUP): raised like Ctrl-C's KeyboardInterrupt, so the same
+    clean-up runs (temporary files removed, child processes killed, earlier outputs kept)."""
+
+    def __init__(self, number):
+        super().__init__(number)
+        self.number = number
+
+
+def _end_runs_on_signals():
+    """From now on SIGTERM (how Galaxy, Slurm and Kubernetes cancel a job) and SIGHUP raise Signalled
+    in this process; returns the function that restores the handlers before. A signal ignored before
+    (nohup) stays ignored; a second signal during the clean-up is ignored."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        return lambda: None
+    runner, raised = os.getpid(), []
+
+    def end_run(number, frame):
+        if os.getpid() != runner:  # a forked worker (ProcessPoolExecutor): ends as it would have
+            signal.signal(number, signal.SIG_DFL)
+            os.kill(os.getpid(), number)
+        elif not raised:
+            raised.append(number)
+            raise Signalled(number)
+
+    previous = {number: signal.getsignal(number) for number in (signal.SIGTERM, signal.SIGHUP)}
+    for number, handler in previous.items():
+        if handler == signal.SIG_DFL:
+            signal.signal(number, end_run)
+
+    def restore():
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    return restore
+
+
+def _occupy_closed_descriptors():
+    """Open /dev/null on stdin, stdout or stderr where the caller closed them (`2>&-`): else the next
+    file opened would take that number and a library's C code would write its messages into it."""
+    for descriptor in (0, 1, 2):
+        try:
+            os.fstat(descriptor)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != descriptor:
+                os.dup2(null, descriptor)
+                os.close(null)
+
+
 def run_tool(prog, parser, action, argv=None):
     """Parse `argv`, run `action(args, argv)` and turn expected failures into one line and an
-    exit code; the action may return its own exit code."""
+    exit code; the action may return its own exit code. SIGINT, SIGTERM and SIGHUP end a run the
+    same way: one line, temporary files and child processes gone, exit code 128 + the signal's."""
     global _verbose
+    _occupy_closed_descriptors()
     args = parser.parse_args(argv)
     _verbose = getattr(args, "verbose", False)
     set_quiet(getattr(args, "quiet", False))
+    restore_signals = _end_runs_on_signals()
     try:
         with output_group():  # a run's outputs replace earlier ones together, at its end, or not at all
             code = action(args, argv)
     except InputError as error:
-        message(f"{prog}: error: {error}", essential=True)
+        failure(f"{prog}: error: {error}")
         return EXIT_INPUT_ERROR
     except BrokenPipeError:
         # The reader of our stdout went away (e.g. `| head`): not an error of ours.
@@ -220,9 +275,14 @@ def run_tool(prog, parser, action, argv=None):
         return 0
     except OSError as error:
         where = f"{error.filename}: " if error.filename else ""
-        message(f"{prog}: error: {where}{error.strerror or error}", essential=True)
+        failure(f"{prog}: error: {where}{error.strerror or error}")
         return EXIT_INPUT_ERROR
+    except Signalled as stop:
+        failure(f"{prog}: terminated ({signal.Signals(stop.number).name})")
+        return 128 + stop.number
     except KeyboardInterrupt:
-        message(f"{prog}: interrupted", essential=True)
+        failure(f"{prog}: interrupted")
         return 130
+    finally:
+        restore_signals()
     return code or 0

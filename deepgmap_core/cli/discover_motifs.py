@@ -53,7 +53,8 @@ def build_parser():
 
 
 def run(args, argv):
-    check_outputs(args.output, args.tomtom, args.report, args.seqlets)
+    check_outputs(args.output, args.tomtom, args.report, args.seqlets,
+                  inputs=[args.attributions, args.motif_db])
     if args.tomtom and not args.motif_db:
         raise InputError("--tomtom needs --motif-db")
     from ..attribution import read_attributions

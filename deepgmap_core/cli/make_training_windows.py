@@ -137,7 +137,7 @@ def check_windows_fit(settings, chrom_lengths):
 
 
 def run(args, argv):
-    check_outputs(args.output)
+    check_outputs(args.output, inputs=[args.genome, *args.peaks, args.blacklist])
     names = class_names_for(args.peaks, args.names)
     settings = settings_from(WindowSettings, args)
     settings.check()

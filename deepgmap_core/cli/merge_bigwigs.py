@@ -34,7 +34,7 @@ def build_parser():
 
 
 def run(args, argv):
-    check_outputs(args.output)
+    check_outputs(seekable=[args.output], inputs=args.inputs)
     summary = merge_bigwigs(args.inputs, args.output)
     message(f"{PROG}: {len(args.inputs)} bigWig(s) -> {args.output}: {summary.intervals:,} intervals on "
             f"{summary.chromosomes_with_data} of {summary.chromosomes} chromosome(s)")

@@ -57,7 +57,8 @@ def build_parser():
 
 
 def run(args, argv):
-    check_outputs(args.output, args.tomtom, args.am_out, args.am_hits, args.connections, args.logos)
+    check_outputs(args.output, args.tomtom, args.am_out, args.am_hits, args.connections, args.logos,
+                  inputs=[args.model, args.motif_db])
     if args.tomtom and not args.motif_db or args.am_hits and not args.motif_db:
         raise InputError("--tomtom and --am-hits need --motif-db")
     if bool(args.activation_max) != bool(args.am_out) or args.am_hits and not args.activation_max:

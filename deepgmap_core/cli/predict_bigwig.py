@@ -7,8 +7,8 @@ import numpy as np
 
 from ..baselines import SELECTION_WINDOWS, beside_baselines
 from ..errors import InputError
-from ..fileio import (atomic_output, atomic_paths, check_output_folders, class_file_stems, folder_lock,
-                      provenance_lines)
+from ..fileio import (atomic_output, atomic_paths, check_output_folders, check_outputs, class_file_stems,
+                      folder_lock, provenance_lines)
 from ..genome import Genome
 from ..peaks import merge_intervals, read_peaks
 from ..progress import ProgressBar, message
@@ -150,7 +150,12 @@ def run(args, argv):
     stems = class_file_stems(classes)
     thresholds = peak_thresholds(info, args.threshold)
     half_width = peak_half_width(info.labelled_window, stride)
+    extension = ".bedGraph" if args.bedgraph else ".bw"
+    track_paths = [os.path.join(args.outdir, stem + extension) for stem in stems]
+    evaluation_files = {kind: os.path.join(args.outdir, f"evaluation.{kind}") for kind in ("tsv", "png", "html")}
     with folder_lock(args.outdir, PROG), Genome(args.genome) as genome:
+        check_outputs(*(evaluation_files.values() if table is not None else []), seekable=track_paths,
+                      inputs=[args.model, args.genome, args.regions, args.evaluate, args.motif_db])
         chroms = [c for c in genome.names if c in set(args.chroms)] if args.chroms else genome.names
         check_chroms_in_genome(genome, args.chroms or [])
         regions = regions_on(genome, args.regions) if args.regions else None
@@ -165,8 +170,6 @@ def run(args, argv):
         if args.peaks_out:
             for name, (value, how) in zip(classes, thresholds):
                 message(f"{name} peaks: threshold {value:.4g}, {how}")
-        extension = ".bedGraph" if args.bedgraph else ".bw"
-        track_paths = [os.path.join(args.outdir, stem + extension) for stem in stems]
         peak_rows = [[] for _ in classes]
         with atomic_paths(track_paths) as temporary:
             writers = TrackWriters(temporary, genome.lengths, args.bedgraph)
@@ -205,12 +208,12 @@ def run(args, argv):
         if table is not None:
             results = evaluate(model, genome, table, args.batch_size, args.max_eval_windows, threads=args.threads,
                                known_motifs=known_motifs, rc_average=settings.rc_average, tracked=tracked)
-            with atomic_output(os.path.join(args.outdir, "evaluation.tsv")) as stream:
+            with atomic_output(evaluation_files["tsv"]) as stream:
                 stream.write(evaluation_table(results, command_line(PROG, argv)).encode())
             curves = evaluation_curves_png(results, table)
-            with atomic_output(os.path.join(args.outdir, "evaluation.png")) as stream:
+            with atomic_output(evaluation_files["png"]) as stream:
                 stream.write(curves)
-            with atomic_output(os.path.join(args.outdir, "evaluation.html")) as stream:
+            with atomic_output(evaluation_files["html"]) as stream:
                 stream.write(evaluation_html(results, info, curves).encode())
             for split, scores in results["splits"].items():
                 message(f"{split}: " + beside_baselines(scores, results["baselines"].get(split, [])))

@@ -4,7 +4,6 @@ import contextlib
 import os
 
 from .. import __version__
-from ..errors import InputError
 from ..fileio import atomic_output, check_outputs, open_text
 from ..genome import Genome
 from ..progress import message
@@ -75,9 +74,7 @@ def build_parser():
 
 
 def run(args, argv):
-    check_outputs(args.output, args.tsv)
-    if args.output == "-" and args.tsv == "-":
-        raise InputError("-o and --tsv cannot both be stdout")
+    check_outputs(args.output, args.tsv, inputs=[args.model, args.genome, args.vcf])
     import_keras(onednn=True, threads=args.threads)
     from ..calibration import describe_probabilities
     from ..models.files import load_model

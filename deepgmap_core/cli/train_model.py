@@ -118,7 +118,8 @@ def build_parser():
 
 
 def run(args, argv):
-    check_outputs(args.output, args.metrics, args.report, args.plot)
+    check_outputs(args.metrics, args.report, args.plot, seekable=[args.output],
+                  inputs=[args.genome, args.windows, args.motif_db])
     import_keras(onednn=False, threads=args.threads)
     from ..training import learning_curves_png, metrics_table, report_html, train_model
 
