@@ -291,12 +291,47 @@ def read_attributions(path, class_name=None):
         if attributes.get("format") != FORMAT:
             raise InputError(f"{path}: not a deepgmap-attribute file (format {attributes.get('format')!r}, "
                              f"expected {FORMAT})")
+        for key in ("class_names", "modisco_class"):
+            if key not in attributes:
+                raise InputError(f"{path}: no {key} attribute (deepgmap-attribute writes one)")
         names = [str(name) for name in attributes["class_names"]]
         name = class_name or str(attributes["modisco_class"])
         if name not in names:
             raise InputError(f"{path}: no class {name!r}; its classes are {', '.join(names)}")
-        return (store["input_seqs"][:], store[f"hypothetical_contributions/{name}"][:],
-                store["windows/chrom"][:].astype(str), store["windows/start"][:], attributes)
+        one_hot = _checked_dataset(store, path, "input_seqs", (None, None, 4), "f")
+        n, window = one_hot.shape[:2]
+        if n == 0 or window == 0:
+            raise InputError(f"{path}: dataset input_seqs holds no windows ({one_hot.shape})")
+        return (one_hot, _checked_dataset(store, path, f"hypothetical_contributions/{name}", (n, window, 4), "f"),
+                _checked_dataset(store, path, "windows/chrom", (n,), "S").astype(str),
+                _checked_dataset(store, path, "windows/start", (n,), "iu"), attributes)
+
+
+def _checked_dataset(store, path, name, shape, kinds):
+    """The values of dataset `name` of an attributions file, checked as write_attributions writes
+    it: its `shape` (None: any length there), its dtype's kind one of `kinds`, and numbers finite
+    (one NaN makes TF-MoDISco fail with a ValueError) and starts >= 0; InputError naming the file
+    and the dataset otherwise."""
+    import h5py
+
+    try:
+        dataset = store.get(name)
+    except (KeyError, TypeError):  # a part of the name is a dataset, not a group
+        dataset = None
+    if not isinstance(dataset, h5py.Dataset):
+        raise InputError(f"{path}: no dataset {name} (deepgmap-attribute writes one)")
+    wanted = "x".join("n" if length is None else str(length) for length in shape)
+    if len(dataset.shape) != len(shape) or any(length not in (None, got) for got, length in zip(dataset.shape, shape)):
+        raise InputError(f"{path}: dataset {name} has shape {'x'.join(map(str, dataset.shape))}, expected {wanted}")
+    if dataset.dtype.kind not in kinds:
+        raise InputError(f"{path}: dataset {name} holds {dataset.dtype}, not "
+                         f"{dict(f='numbers', S='names', iu='whole numbers')[kinds]}")
+    values = dataset[()]
+    bad = ~np.isfinite(values) if kinds == "f" else values < 0 if kinds == "iu" else np.zeros(0, bool)
+    if bad.any():
+        raise InputError(f"{path}: dataset {name} holds {int(bad.sum()):,} value(s) that are "
+                         f"{'NaN or infinite' if kinds == 'f' else 'negative'}")
+    return values
 
 
 def default_chroms(info):

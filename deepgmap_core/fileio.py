@@ -78,15 +78,59 @@ def index_is_current(index, path):
     return os.path.exists(index) and os.path.getmtime(index) >= os.path.getmtime(path)
 
 
-def open_text(path, what="file"):
-    """Open a plain or gzip-compressed text file for reading (detected by content, not name)."""
+UTF8_BOM = b"\xef\xbb\xbf"
+# The starts of files no reader here takes, and what to do instead: other compressions (their magic
+# numbers; bzip2's with its first block's or end-of-stream mark) and UTF-16 or UTF-32 text.
+_FOREIGN_STARTS = [
+    (rb"BZh[1-9](1AY&SY|\x17rE8P\x90)", "is bzip2-compressed: decompress it (bunzip2) or compress it with gzip"),
+    (rb"\xfd7zXZ\x00", "is xz-compressed: decompress it (unxz) or compress it with gzip"),
+    (rb"\x28\xb5\x2f\xfd", "is zstd-compressed: decompress it (unzstd) or compress it with gzip"),
+    (rb"PK\x03\x04", "is a zip archive: unzip it, or compress the file in it with gzip"),
+    (rb"\xff\xfe|\xfe\xff", "is UTF-16 (or UTF-32) text: convert it to UTF-8 (iconv -f UTF-16 -t UTF-8)"),
+]
+
+
+def _check_start(stream, path, what):
+    """InputError when the stream's first bytes (peeked, not read) are a _FOREIGN_STARTS: read as
+    text, such a file is garbage lines or a chromosome no genome has, far from the cause."""
+    head = stream.peek(10)[:10]
+    for start, advice in _FOREIGN_STARTS:
+        if re.match(start, head):
+            raise InputError(f"{path}: {what} {advice}")
+
+
+def open_binary(path, what="file"):
+    """The bytes of a plain or gzip-compressed file (detected by content, not name), decompressed,
+    a UTF-8 byte-order mark skipped (some editors write one; it would make the first name another);
+    `skipped_bom` on the stream says whether there was one. Other compressions and UTF-16 text
+    are InputErrors saying what to do."""
     check_readable(path, what)
     raw = open(path, "rb")
-    if raw.peek(2)[:2] != GZIP_MAGIC:   # peeked, not read: a pipe (<(...)) is opened only once
-        return io.TextIOWrapper(raw, encoding="utf-8", errors="replace")
-    binary = _CheckedGzipFile(path, what, raw)
-    binary.myfileobj = raw   # as gzip.open does, so closing the text stream closes the file
-    return io.TextIOWrapper(binary, encoding="utf-8", errors="replace")
+    try:
+        _check_start(raw, path, what)   # peeked, not read: a pipe (<(...)) is opened only once
+        stream = raw
+        if raw.peek(2)[:2] == GZIP_MAGIC:
+            stream = _CheckedGzipFile(path, what, raw)
+            stream.myfileobj = raw   # as gzip.open does, so closing the stream closes the file
+            _check_start(stream, path, what)
+        stream.skipped_bom = stream.peek(3)[:3] == UTF8_BOM
+        if stream.skipped_bom:
+            stream.read(3)
+    except BaseException:
+        raw.close()
+        raise
+    return stream
+
+
+def open_text(path, what="file"):
+    """open_binary's stream as UTF-8 text."""
+    return io.TextIOWrapper(open_binary(path, what), encoding="utf-8", errors="replace")
+
+
+def check_text_input(path, what="file"):
+    """open_binary's checks, for a text file a library opens itself (memelite reads a MEME file by
+    name): a bzip2 file is named as such, not 'not readable'."""
+    open_binary(path, what).close()
 
 
 # Outputs of the run in progress waiting to be renamed into place together (see output_group).

@@ -14,7 +14,7 @@ import numpy as np
 import pysam
 
 from .errors import InputError
-from .fileio import GZIP_MAGIC, PrivateFolder, check_readable, index_is_current, scratch_failure
+from .fileio import GZIP_MAGIC, PrivateFolder, check_readable, index_is_current, open_binary, scratch_failure
 from .indexes import fasta_index_problem
 from .progress import warn
 
@@ -30,6 +30,10 @@ _ONE_HOT_ROWS = np.vstack([np.eye(4), np.zeros((1, 4))])
 ACGT_BYTES = b"ACGTacgt"
 _IS_OTHER = bytes(0 if chr(byte) in "ACGTacgt" else 1 for byte in range(256))
 _IS_GC = bytes(1 if chr(byte) in "GCgc" else 0 for byte in range(256))
+
+# IUPAC nucleotide codes, and X and - (some maskers and aligners write them), in either case.
+_NUCLEOTIDE_CODES = b"ACGTUNRYKMSWBDHVX-acgtunrykmswbdhvx"
+_SAMPLED_SEQUENCES, _SAMPLED_BASES = 10, 10_000
 
 _COMPLEMENT = bytes.maketrans(b"ACGTRYKMBVDHNSWacgtrykmbvdhnsw", b"TGCAYRMKVBHDNSWtgcayrmkvbhdnsw")
 
@@ -104,27 +108,39 @@ class Genome(PrivateFolder):
         self._readers = []
         try:
             self._fasta = self._open_indexed(path)
+            self.lengths = dict(zip(self._fasta.references, self._fasta.lengths))
+            if not self.lengths:
+                raise InputError(f"{path}: no sequences in the genome FASTA")
+            self._check_nucleotides()
         except BaseException:
             self.close()
             raise
-        self.lengths = dict(zip(self._fasta.references, self._fasta.lengths))
-        if not self.lengths:
-            self.close()
-            raise InputError(f"{path}: no sequences in the genome FASTA")
+
+    def _check_nucleotides(self):
+        """InputError for a FASTA of proteins (or other text): the first bases of its first
+        sequences, mostly letters no nucleotide code has, would give windows of N and an empty
+        table or blank tracks."""
+        sample = b"".join(self._fasta.fetch(name, 0, min(length, _SAMPLED_BASES)).encode("latin-1")
+                          for name, length in list(self.lengths.items())[:_SAMPLED_SEQUENCES])
+        foreign = sample.translate(None, _NUCLEOTIDE_CODES)
+        if len(foreign) > 0.1 * len(sample):
+            letters = "".join(sorted(set(foreign.decode("latin-1"))))[:10]
+            raise InputError(f"{self.path}: not a nucleotide FASTA: {len(foreign) / len(sample):.0%} of the first "
+                             f"bases are letters no nucleotide code has ({letters}): a protein FASTA?")
 
     def _open_indexed(self, path):
-        with open(path, "rb") as handle:
-            compressed = handle.read(2) == GZIP_MAGIC
-        if compressed and not _is_bgzf(path):
-            plain = self.private_path("genome.fa")
-            try:
-                with gzip.open(path, "rb") as source, open(plain, "wb") as target:
-                    shutil.copyfileobj(source, target, 16 << 20)
-            except (OSError, EOFError) as error:
-                scratch = scratch_failure(error, self._tmpdir)  # the copy's folder, not the FASTA, at fault
-                raise InputError(f"{path}: decompressing the genome FASTA, {scratch}" if scratch else
-                                 f"{path}: cannot decompress the genome FASTA ({error})") from None
-            path, compressed = plain, False
+        with open_binary(path, "genome FASTA") as source:
+            compressed = isinstance(source, gzip.GzipFile)
+            if source.skipped_bom or (compressed and not _is_bgzf(path)):  # a private copy samtools indexes
+                plain = self.private_path("genome.fa")
+                try:
+                    with open(plain, "wb") as target:
+                        shutil.copyfileobj(source, target, 16 << 20)
+                except OSError as error:  # a bad gzip stream is an InputError of open_binary's
+                    scratch = scratch_failure(error, self._tmpdir)  # the copy's folder, not the FASTA, at fault
+                    raise InputError(f"{path}: copying the genome FASTA, {scratch}" if scratch else
+                                     f"{path}: cannot copy the genome FASTA to a temporary folder ({error})") from None
+                path, compressed = plain, False
         fai, gzi = path + ".fai", (path + ".gzi" if compressed else None)
         if not self._index_fits(path, fai, gzi):
             fai = self.private_path("index.fai")

@@ -8,7 +8,7 @@ reordered to A,C,G,T, the MEME alphabet's order.
 import numpy as np
 
 from .errors import InputError
-from .fileio import check_readable, provenance_lines
+from .fileio import check_text_input, provenance_lines
 from .genome import ONE_HOT_ORDER
 from .reports import embedded_png, figure_bytes, html_page, pyplot
 
@@ -75,7 +75,7 @@ def read_motif_db(path):
     """(names, matrices (width, 4) in A,C,G,T) of a MEME motif file, or InputError."""
     from memelite.io import read_meme
 
-    check_readable(path, "motif database")
+    check_text_input(path, "motif database")
     try:
         motifs = read_meme(path)
     except Exception as error:  # memelite raises plain exceptions for malformed files

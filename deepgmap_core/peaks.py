@@ -1,4 +1,4 @@
-"""Peak and region files: BED (3+ columns) and narrowPeak (summit offset in column 10), gzip allowed."""
+"""Peak and region files: BED (3+ columns, BED12 too) and narrowPeak (summit offset in column 10), gzip allowed."""
 
 import os
 from dataclasses import dataclass
@@ -104,10 +104,11 @@ def _parse_bytes(data):
     counts = np.bincount(tab_lines, minlength=len(line_starts))[rows]
     if counts[0] < 2 or (counts != counts[0]).any():
         return None
+    first_record = padded[line_starts[rows[0]]:line_ends[rows[0]]].tobytes().decode().split("\t")
     # Per record, the byte before each cell (the line's start - 1, then its tabs) and its newline.
     bounds = np.column_stack([line_starts[rows] - 1, tabs[~skipped[tab_lines]].reshape(len(rows), -1),
                               line_ends[rows]])
-    cells = [2, 3, 10] if counts[0] >= 9 else [2, 3]
+    cells = [2, 3, 10] if _has_summit(first_record) else [2, 3]
     numbers, good = zip(*(whole_numbers(padded, bounds[:, k], bounds[:, k] - bounds[:, k - 1] - 1) for k in cells))
     numbers, good = list(numbers), list(good)
     if len(cells) == 3:  # a narrowPeak summit offset of -1: none
@@ -119,6 +120,21 @@ def _parse_bytes(data):
         return None
     names, run_names, run_lengths = name_runs(padded, line_starts[rows], name_lengths)
     return [decoded(name) for name in names], np.repeat(run_names, run_lengths), np.column_stack(numbers), rows + 1
+
+
+def _has_summit(fields):
+    """Whether a file whose first record has `fields` is narrowPeak-like (a summit offset in column
+    10): 10 columns or more, unless they are BED12's (thickStart, thickEnd, itemRgb, then
+    blockCount and its comma lists of block sizes and starts), whose column 10 is the block count.
+    A BED12 record is its interval, as in BED3."""
+    if len(fields) < 12:
+        return len(fields) >= 10
+    count, rgb = fields[9], fields[8].split(",")
+    blocks = [cell.removesuffix(",").split(",") for cell in fields[10:12]]
+    is_bed12 = (fields[6].isdigit() and fields[7].isdigit() and len(rgb) in (1, 3) and all(map(str.isdigit, rgb))
+                and count.isdigit() and all(len(cells) == int(count) and all(map(str.isdigit, cells))
+                                            for cells in blocks))
+    return not is_bed12
 
 
 def _starts_with(heads, prefix):
@@ -135,7 +151,7 @@ def _parse_text(text, path, what):
     if not records:
         raise InputError(f"{path}: empty {what}: no BED records")
     first = records[0][1]
-    has_summit = len(first.split("\t") if "\t" in first else first.split()) >= 10
+    has_summit = _has_summit(first.split("\t") if "\t" in first else first.split())
     needed = 10 if has_summit else 3
     chroms, rows = [], []
     for number, line in records:
@@ -171,9 +187,9 @@ def read_peaks(path, what="peak file"):
     """Read a BED or narrowPeak file (gzip allowed) into a PeakSet.
 
     Summits are narrowPeak column 10 (offset from the start; -1 = none) when the first
-    record has 10 or more columns, else the midpoint. Comment, 'track' and 'browser' lines
-    are skipped. Malformed lines and files without a single record raise InputError
-    naming the file and line. Files of plain tab-separated records (nearly all) are parsed
+    record has 10 or more columns and is not BED12 (_has_summit), else the midpoint.
+    Comment, 'track' and 'browser' lines are skipped. Malformed lines and files without a
+    single record raise InputError naming the file and line. Files of plain tab-separated records (nearly all) are parsed
     as bytes with numpy, never a Python object per line.
     """
     with open_text(path, what) as handle:

@@ -561,12 +561,49 @@ def read_windows_table(path, threads=1):
         stream = handle.buffer  # plain or gzip bytes; a truncated gzip raises InputError on read()
         metadata, header, header_lines, body_start = _read_header(stream, path)
         check_class_names(header[4:], path)
+        _check_header_facts(metadata, header, path)
         plain = isinstance(stream, io.BufferedReader) and os.path.isfile(path)
         body = _TableBody(path, len(header) - 4, header_lines,
                           os.fstat(stream.fileno()).st_size - stream.tell() + len(body_start) if plain else None)
         for block in in_order(body.parse, _body_blocks(stream, body_start), threads):
             body.add(block)
-    return WindowsTable(metadata, header[4:], *body.joined())
+    table = WindowsTable(metadata, header[4:], *body.joined())
+    if "window" in metadata and len(table.starts) and table.input_length != table.window + 2 * table.flank:
+        raise InputError(f"{path}: its rows are {table.input_length} bp, the header's ##window={table.window} and "
+                         f"##flank={table.flank} make {table.window + 2 * table.flank}: was the header edited?")
+    return table
+
+
+def _whole_number(minimum):
+    return lambda text: text.isascii() and text.isdigit() and int(text) >= minimum
+
+
+def _fraction(text):
+    try:
+        return 0 <= float(text) <= 1
+    except ValueError:
+        return False
+
+
+# The settings a table's header records that its readers use or report, with the values they may take.
+_HEADER_FACTS = {
+    "window": (_whole_number(1), "a whole number > 0"), "stride": (_whole_number(1), "a whole number > 0"),
+    "flank": (_whole_number(0), "a whole number >= 0"), "rule": (RULES.__contains__, f"one of {', '.join(RULES)}"),
+    "negatives": (NEGATIVE_SAMPLING.__contains__, f"one of {', '.join(NEGATIVE_SAMPLING)}"),
+    **{key: (_fraction, "a number within [0, 1]")
+       for key in ("min_window_fraction", "min_peak_fraction", "max_n_fraction", "keep_negatives")}}
+
+
+def _check_header_facts(metadata, header, path):
+    """The header checked when the table is read, before any work: a hand-edited ##stride=0 or
+    ##flank=abc trained to the end and then failed to save the model; a table without class
+    columns has nothing to train on."""
+    for key, (allowed, what) in _HEADER_FACTS.items():
+        if key in metadata and not allowed(metadata[key]):
+            raise InputError(f"{path}: header line ##{key}={metadata[key]}: the {key} must be {what}")
+    if len(header) == 4:
+        raise InputError(f"{path}: no class columns (the header has only chrom, start, end and split): "
+                         f"make the table with make-training-windows --peaks")
 
 
 def _read_header(stream, path):
