@@ -96,7 +96,7 @@ def test_an_index_older_than_its_fasta_is_not_used(tmp_path, test_data):
     (None, "not found"),
     (b"", "empty"),
     (b"this is not a FASTA file\n", "not a valid FASTA"),
-    (b"\x1f\x8b\x08\x00garbage", "cannot decompress"),
+    (b"\x1f\x8b\x08\x00garbage", "truncated or not valid gzip"),
     (b">chrA\nACGT\n>chrB\nGGGG\n>chrA\nTTTTTTTT\n", "two sequences named chrA"),
 ])
 def test_bad_fasta_raises_one_clear_error(tmp_path, content, message):
