@@ -303,34 +303,34 @@ def read_attributions(path, class_name=None):
         if n == 0 or window == 0:
             raise InputError(f"{path}: dataset input_seqs holds no windows ({one_hot.shape})")
         return (one_hot, _checked_dataset(store, path, f"hypothetical_contributions/{name}", (n, window, 4), "f"),
-                _checked_dataset(store, path, "windows/chrom", (n,), "S").astype(str),
-                _checked_dataset(store, path, "windows/start", (n,), "iu"), attributes)
+                _checked_dataset(store, path, "windows/chrom", (n,), "S"),
+                _checked_dataset(store, path, "windows/start", (n,), "i"), attributes)
 
 
-def _checked_dataset(store, path, name, shape, kinds):
+def _checked_dataset(store, path, name, shape, kind):
     """The values of dataset `name` of an attributions file, checked as write_attributions writes
-    it: its `shape` (None: any length there), its dtype's kind one of `kinds`, and numbers finite
-    (one NaN makes TF-MoDISco fail with a ValueError) and starts >= 0; InputError naming the file
-    and the dataset otherwise."""
+    it: its `shape` (None: any length there) and `kind` of values ("f": finite numbers (one NaN
+    made TF-MoDISco fail with a ValueError), "i": whole numbers >= 0, "S": text, returned as str);
+    InputError naming the file and the dataset otherwise."""
     import h5py
 
-    try:
-        dataset = store.get(name)
-    except (KeyError, TypeError):  # a part of the name is a dataset, not a group
-        dataset = None
+    dataset = store.get(name)
     if not isinstance(dataset, h5py.Dataset):
         raise InputError(f"{path}: no dataset {name} (deepgmap-attribute writes one)")
-    wanted = "x".join("n" if length is None else str(length) for length in shape)
     if len(dataset.shape) != len(shape) or any(length not in (None, got) for got, length in zip(dataset.shape, shape)):
-        raise InputError(f"{path}: dataset {name} has shape {'x'.join(map(str, dataset.shape))}, expected {wanted}")
-    if dataset.dtype.kind not in kinds:
+        wanted = ", ".join("*" if length is None else str(length) for length in shape)
+        raise InputError(f"{path}: dataset {name} has shape {dataset.shape}, expected ({wanted})")
+    is_text = h5py.check_string_dtype(dataset.dtype) is not None
+    if is_text != (kind == "S") or not is_text and dataset.dtype.kind not in {"f": "fiu", "i": "iu"}[kind]:
         raise InputError(f"{path}: dataset {name} holds {dataset.dtype}, not "
-                         f"{dict(f='numbers', S='names', iu='whole numbers')[kinds]}")
+                         f"{dict(f='numbers', i='whole numbers', S='text')[kind]}")
+    if is_text:
+        return dataset.asstr()[()].astype(str)
     values = dataset[()]
-    bad = ~np.isfinite(values) if kinds == "f" else values < 0 if kinds == "iu" else np.zeros(0, bool)
+    bad = ~np.isfinite(values) if kind == "f" else values < 0
     if bad.any():
         raise InputError(f"{path}: dataset {name} holds {int(bad.sum()):,} value(s) that are "
-                         f"{'NaN or infinite' if kinds == 'f' else 'negative'}")
+                         f"{'NaN or infinite' if kind == 'f' else 'negative'}")
     return values
 
 

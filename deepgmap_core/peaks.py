@@ -189,8 +189,8 @@ def read_peaks(path, what="peak file"):
     Summits are narrowPeak column 10 (offset from the start; -1 = none) when the first
     record has 10 or more columns and is not BED12 (_has_summit), else the midpoint.
     Comment, 'track' and 'browser' lines are skipped. Malformed lines and files without a
-    single record raise InputError naming the file and line. Files of plain tab-separated records (nearly all) are parsed
-    as bytes with numpy, never a Python object per line.
+    single record raise InputError naming the file and line. Files of plain tab-separated
+    records (nearly all) are parsed as bytes with numpy, never a Python object per line.
     """
     with open_text(path, what) as handle:
         data = handle.buffer.read()

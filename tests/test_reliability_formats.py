@@ -14,9 +14,9 @@ import shutil
 import h5py
 import numpy as np
 import pytest
-from test_reliability import COMMANDS, check_failure, prepare, snapshot
+from test_reliability import COMMANDS, INPUTS, check_failure, prepare, snapshot
 
-from deepgmap_core.cli import discover_motifs, make_training_windows, score_variants, train_model
+from deepgmap_core.cli import discover_motifs, make_training_windows, train_model
 from deepgmap_core.peaks import read_peaks
 from deepgmap_core.windows import read_windows_table
 
@@ -90,6 +90,20 @@ def test_bed12_records_are_their_intervals_in_both_readers(shared_data, tmp_path
     for chrom, intervals in expected.by_chrom.items():
         np.testing.assert_array_equal(found.by_chrom[chrom].summits, intervals.summits)
         np.testing.assert_array_equal(found.by_chrom[chrom].ends, intervals.ends)
+
+
+@pytest.mark.parametrize("record, summit", [
+    ("chr1\t100\t300\tp\t0\t+\t100\t300\t0\t1\t200\t0", 200),  # BED12, one block, no trailing commas
+    ("chr1\t100\t300\tp\t0\t+\t150\t250\t0\t2\t50,50\t0,150\t1\t2.5\t3", 200),  # gappedPeak (BED12+3)
+    ("chr1\t100\t300\tp\t0\t.\t33.08\t24.3\t2.4\t15\textra\t1", 115),  # narrowPeak with 2 more columns
+    ("chr1\t100\t300\tp\t0\t.\t5.1\t12.3\t2.2", 200),  # broadPeak
+], ids=["bed12-one-block", "gappedPeak", "narrowPeak-plus", "broadPeak"])
+@pytest.mark.parametrize("as_text", [False, True], ids=["bytes", "text"])
+def test_the_summit_column_is_read_only_from_narrowpeak_like_files(record, summit, as_text, tmp_path):
+    path = tmp_path / "p.bed"
+    path.write_text(("# café\n" if as_text else "") + record + "\n" + record.replace("chr1", "chr2") + "\n")
+    peaks = read_peaks(str(path))
+    assert [intervals.summits.tolist() for intervals in peaks.by_chrom.values()] == [[summit], [summit]]
 
 
 # --- byte-order marks ---------------------------------------------------------------------------------------------
@@ -181,8 +195,6 @@ def compressed_copy(kind, source, tmp_path):
     ("predict_bigwig", "regions", "xz"), ("motif_extract", "motifs", "bzip2"),
 ])
 def test_another_compression_or_utf16_is_one_line_naming_it(command, input_name, kind, test_data, tmp_path, capsys):
-    from test_reliability import INPUTS
-
     path = compressed_copy(kind, test_data / INPUTS[input_name], tmp_path)
     out = tmp_path / "out"
     out.mkdir()
@@ -248,6 +260,14 @@ def _reshape(name):
     return edit
 
 
+def _replace(name, values):
+    def edit(store):
+        n = store["input_seqs"].shape[0]
+        del store[name]
+        store[name] = values(n)
+    return edit
+
+
 def _delete_attribute(name):
     def edit(store):
         del store.attrs[name]
@@ -255,7 +275,8 @@ def _delete_attribute(name):
 
 
 @pytest.mark.parametrize("edit, expected", [
-    (_put("hypothetical_contributions/CTCF", np.nan), "dataset hypothetical_contributions/CTCF holds 1 value(s) that are NaN"),
+    (_put("hypothetical_contributions/CTCF", np.nan),
+     "dataset hypothetical_contributions/CTCF holds 1 value(s) that are NaN"),
     (_put("hypothetical_contributions/CTCF", np.inf), "dataset hypothetical_contributions/CTCF holds 1 value(s) that"),
     (_put("input_seqs", np.nan), "dataset input_seqs holds 1 value(s) that are NaN"),
     (_delete("windows/start"), "no dataset windows/start"),
@@ -264,9 +285,12 @@ def _delete_attribute(name):
     (_delete("hypothetical_contributions/CTCF"), "no dataset hypothetical_contributions/CTCF"),
     (_reshape("windows/start"), "dataset windows/start has shape"),
     (_put("windows/start", -5), "dataset windows/start holds 1 value(s) that are negative"),
+    (_replace("windows/start", lambda n: np.arange(n) * 1.5), "dataset windows/start holds float64, not whole"),
+    (_replace("windows/chrom", np.arange), "dataset windows/chrom holds int64, not text"),
+    (_replace("input_seqs", lambda n: np.zeros((n, 1000, 5))), "dataset input_seqs has shape"),
     (_delete_attribute("class_names"), "no class_names attribute"),
 ], ids=["nan", "inf", "nan-one-hot", "no-start", "no-chrom", "no-seqs", "no-class", "short-starts",
-        "negative-start", "no-class-names"])
+        "negative-start", "float-starts", "number-chroms", "five-channels", "no-class-names"])
 def test_an_attributions_file_with_a_bad_dataset_is_one_line_naming_it(edit, expected, test_data, tmp_path, capsys):
     path = edited_attributions(test_data, tmp_path, edit)
     out = tmp_path / "out"
