@@ -61,7 +61,7 @@ def build_parser():
     inputs = parser.add_argument_group("inputs")
     add_genome_argument(inputs, "genome; an existing .fai/.gzi beside it is used if it fits the FASTA")
     inputs.add_argument("--peaks", required=True, nargs="+", metavar="PEAKS",
-                        help="one BED or narrowPeak file per class (gzip allowed)")
+                        help="one BED (BED3 to BED12) or narrowPeak file per class (gzip allowed)")
     inputs.add_argument("--names", nargs="+", metavar="NAME",
                         help="class names, one per peak file (default: the file names without extensions)")
     inputs.add_argument("--blacklist", metavar="BED", help="drop windows that touch these regions")
