@@ -8,7 +8,7 @@ reordered to A,C,G,T, the MEME alphabet's order.
 import numpy as np
 
 from .errors import InputError
-from .fileio import check_text_input, provenance_lines
+from .fileio import check_text_input, open_text, provenance_lines
 from .genome import ONE_HOT_ORDER
 from .reports import embedded_png, figure_bytes, html_page, pyplot
 
@@ -94,7 +94,7 @@ def check_motif_names(path, motifs_read):
     """InputError when two motifs of the file share a name (memelite keeps the last one of a
     name: the other would be left out of every match without a word)."""
     seen, motif_lines = set(), 0
-    with open(path, encoding="utf-8", errors="replace") as handle:
+    with open_text(path, "motif database") as handle:
         for line in handle:
             if line.startswith("MOTIF"):
                 motif_lines += 1

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .bounds import PROBABILITY
+from .bounds import COUNT, POSITIVE_COUNT, PROBABILITY
 from .errors import InputError
 from .fileio import open_text, provenance_lines
 from .genome import ACGT_BYTES, ONE_HOT_ORDER, gc_mask, non_acgt_mask
@@ -574,33 +574,33 @@ def read_windows_table(path, threads=1):
     return table
 
 
-def _whole_number(minimum):
-    return lambda text: text.isascii() and text.isdigit() and int(text) >= minimum
-
-
-def _fraction(text):
-    try:
-        return 0 <= float(text) <= 1
-    except ValueError:
-        return False
-
-
 # The settings a table's header records that its readers use or report, with the values they may take.
-_HEADER_FACTS = {
-    "window": (_whole_number(1), "a whole number > 0"), "stride": (_whole_number(1), "a whole number > 0"),
-    "flank": (_whole_number(0), "a whole number >= 0"), "rule": (RULES.__contains__, f"one of {', '.join(RULES)}"),
-    "negatives": (NEGATIVE_SAMPLING.__contains__, f"one of {', '.join(NEGATIVE_SAMPLING)}"),
-    **{key: (_fraction, "a number within [0, 1]")
-       for key in ("min_window_fraction", "min_peak_fraction", "max_n_fraction", "keep_negatives")}}
+_HEADER_RANGES = {"window": POSITIVE_COUNT, "stride": POSITIVE_COUNT, "flank": COUNT,
+                  **dict.fromkeys(("min_window_fraction", "min_peak_fraction", "max_n_fraction", "keep_negatives"),
+                                  PROBABILITY)}
+_HEADER_CHOICES = {"rule": RULES, "negatives": NEGATIVE_SAMPLING}
+
+
+def _header_fact_problem(key, text):
+    """Why a header's `##key=text` cannot be right ('must be ...'), or None."""
+    if key in _HEADER_CHOICES:
+        return None if text in _HEADER_CHOICES[key] else f"must be one of {', '.join(_HEADER_CHOICES[key])}"
+    bounds = _HEADER_RANGES[key]
+    try:
+        value = int(text) if bounds.integer else float(text)
+    except ValueError:
+        return f"is not a {'whole ' if bounds.integer else ''}number"
+    return bounds.problem(value)
 
 
 def _check_header_facts(metadata, header, path):
     """The header checked when the table is read, before any work: a hand-edited ##stride=0 or
     ##flank=abc trained to the end and then failed to save the model; a table without class
     columns has nothing to train on."""
-    for key, (allowed, what) in _HEADER_FACTS.items():
-        if key in metadata and not allowed(metadata[key]):
-            raise InputError(f"{path}: header line ##{key}={metadata[key]}: the {key} must be {what}")
+    for key, text in metadata.items():
+        problem = _header_fact_problem(key, text) if key in _HEADER_RANGES or key in _HEADER_CHOICES else None
+        if problem:
+            raise InputError(f"{path}: header line ##{key}={text}: the {key} {problem}")
     if len(header) == 4:
         raise InputError(f"{path}: no class columns (the header has only chrom, start, end and split): "
                          f"make the table with make-training-windows --peaks")

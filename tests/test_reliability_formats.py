@@ -338,4 +338,4 @@ def test_train_model_reads_the_header_before_it_trains(test_data, tmp_path, caps
     assert train_model.main(argv) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"deepgmap-train-model: error: {path}: header line ##stride=0: "
-                   f"the stride must be a whole number > 0"]
+                   f"the stride must be >= 1"]
