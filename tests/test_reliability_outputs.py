@@ -70,16 +70,22 @@ TABLE_WRITERS = {"make_training_windows": (make_training_windows, windows_argv),
                  "score_variants": (score_variants, variants_argv)}
 
 
-@pytest.mark.parametrize("command", TABLE_WRITERS)
-def test_table_written_to_a_fifo_reaches_its_reader(command, test_data, tmp_path, capsys):
-    module, argv_for = TABLE_WRITERS[command]
-    output, expected = regular_run(module, lambda path: argv_for(test_data, path), tmp_path, capsys)
+def through_a_fifo(module, argv_for, tmp_path, capsys, name="out.tsv"):
+    """(bytes a reader of a FIFO output received, bytes the same run writes to a regular file, the FIFO)."""
+    output, expected = regular_run(module, argv_for, tmp_path, capsys, name)
     os.mkfifo(output)
     received = []
     reader = threading.Thread(target=lambda: received.append(output.read_bytes()), daemon=True)
     reader.start()
-    assert module.main(argv_for(test_data, output)) == 0
+    assert module.main(argv_for(output)) == 0
     reader.join(60)
+    return received, expected, output
+
+
+@pytest.mark.parametrize("command", TABLE_WRITERS)
+def test_table_written_to_a_fifo_reaches_its_reader(command, test_data, tmp_path, capsys):
+    module, argv_for = TABLE_WRITERS[command]
+    received, expected, output = through_a_fifo(module, lambda path: argv_for(test_data, path), tmp_path, capsys)
     assert received == [expected]
     assert stat.S_ISFIFO(os.lstat(output).st_mode)  # written through, not replaced by a file
     assert leftovers(output.parent) == []
@@ -87,14 +93,8 @@ def test_table_written_to_a_fifo_reaches_its_reader(command, test_data, tmp_path
 
 def test_bgzip_output_to_a_fifo_is_streamed(test_data, tmp_path, capsys):
     """A .gz output is BGZF written through the FIFO: the reader gets the bytes a file would hold."""
-    output, expected = regular_run(score_variants, lambda path: variants_argv(test_data, path), tmp_path, capsys,
-                                   name="v.vcf.gz")
-    os.mkfifo(output)
-    received = []
-    reader = threading.Thread(target=lambda: received.append(output.read_bytes()), daemon=True)
-    reader.start()
-    assert score_variants.main(variants_argv(test_data, output)) == 0
-    reader.join(60)
+    received, expected, _ = through_a_fifo(score_variants, lambda path: variants_argv(test_data, path), tmp_path,
+                                           capsys, name="v.vcf.gz")
     assert received == [expected] and expected[:2] == b"\x1f\x8b"
 
 
